@@ -1,0 +1,64 @@
+/**
+ * The catalog of every stable code Trellis reports: errors raised by the program, and the
+ * findings of configuration validation and `trellis analyze`. `docs/errors.md` documents
+ * each of them; a test fails when the two disagree.
+ *
+ * Findings carry a default severity: `error` findings make configuration invalid (the
+ * control plane keeps the last good version; `analyze` exits non-zero), `warning` and
+ * `info` findings are advice.
+ */
+export const SEVERITIES = ['error', 'warning', 'info'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+interface CodeInfo {
+  readonly severity: Severity;
+  readonly summary: string;
+}
+
+function code(severity: Severity, summary: string): CodeInfo {
+  return { severity, summary };
+}
+
+export const CODES = {
+  // Program errors (setup, bad arguments, bugs' guards).
+  TRELLIS_CLI_USAGE: code('error', 'The command line is not valid: unknown command, flag or missing argument.'),
+  TRELLIS_CLI_PATH_NOT_FOUND: code('error', 'A file or directory named on the command line does not exist or cannot be read.'),
+  TRELLIS_CORE_INVALID_DURATION: code('error', 'A duration string is not valid.'),
+  TRELLIS_CORE_INVALID_SPIFFE_ID: code('error', 'A SPIFFE identity is not of the form spiffe://<trust-domain>/ns/<ns>/sa/<sa>.'),
+
+  // Reading YAML and recognising resources.
+  TRELLIS_CONFIG_YAML_SYNTAX: code('error', 'The file is not valid YAML.'),
+  TRELLIS_CONFIG_NOT_A_RESOURCE: code('error', 'A YAML document is not a Kubernetes-style object with apiVersion, kind and metadata.'),
+  TRELLIS_CONFIG_UNSUPPORTED_VERSION: code('error', 'The apiVersion is not one that serves this kind.'),
+  TRELLIS_CONFIG_UNSUPPORTED_KIND: code('warning', 'An Istio or Gateway API kind that Trellis does not implement yet (for example EnvoyFilter); it is skipped.'),
+  TRELLIS_CONFIG_SKIPPED_KIND: code('info', 'The kind is not one the mesh uses (for example a Deployment); it is skipped.'),
+  TRELLIS_CONFIG_INVALID_NAME: code('error', 'metadata.name or metadata.namespace is missing or is not a valid Kubernetes name.'),
+
+  // Field validation.
+  TRELLIS_CONFIG_UNKNOWN_FIELD: code('error', 'A field is not part of the resource schema (often a typo or wrong indentation).'),
+  TRELLIS_CONFIG_WRONG_TYPE: code('error', 'A field has the wrong type (for example a string where a number is expected).'),
+  TRELLIS_CONFIG_REQUIRED: code('error', 'A required field is missing or empty.'),
+  TRELLIS_CONFIG_OUT_OF_RANGE: code('error', 'A number is outside the range the field allows.'),
+  TRELLIS_CONFIG_INVALID_VALUE: code('error', 'A value is not one the field allows (an enum, a name, a host, a label, a CIDR...).'),
+  TRELLIS_CONFIG_INVALID_DURATION: code('error', 'A duration is not valid, or is below the field minimum (1ms, whole milliseconds).'),
+  TRELLIS_CONFIG_INVALID_REGEX: code('error', 'A regular expression is not valid RE2 syntax (RE2 has no lookaround or backreferences).'),
+  TRELLIS_CONFIG_CONFLICT: code('error', 'Fields that exclude each other are set together, or a required choice is missing.'),
+  TRELLIS_CONFIG_DUPLICATE: code('error', 'A name or key that must be unique within the resource appears twice.'),
+  TRELLIS_CONFIG_DEPRECATED: code('warning', 'A deprecated field is used; it is accepted, and the message says what replaces it.'),
+
+  // Findings of `trellis analyze` over a set of resources.
+  TRELLIS_ANALYZE_DUPLICATE_RESOURCE: code('warning', 'The same resource (kind, namespace, name) is defined more than once.'),
+  TRELLIS_ANALYZE_SUBSET_NOT_FOUND: code('error', 'A route names a subset that no DestinationRule for its host defines.'),
+  TRELLIS_ANALYZE_GATEWAY_NOT_FOUND: code('error', 'A VirtualService names a Gateway that does not exist.'),
+  TRELLIS_ANALYZE_HOST_NOT_FOUND: code('warning', 'A destination host is declared by no Service or ServiceEntry.'),
+  TRELLIS_ANALYZE_CONFLICTING_VIRTUAL_SERVICES: code('error', 'Two VirtualServices for sidecars (the mesh gateway) define the same host; Istio does not merge them.'),
+  TRELLIS_ANALYZE_GATEWAY_SELECTS_NOTHING: code('info', 'A Gateway selector matches no declared workload.'),
+  TRELLIS_ANALYZE_SUBSET_SELECTS_NOTHING: code('warning', 'A DestinationRule subset selects no declared workload of its host.'),
+  TRELLIS_ANALYZE_CONFLICTING_PEER_AUTHENTICATION: code('error', 'PeerAuthentication policies at the same level give one workload different mTLS modes.'),
+} as const satisfies Record<string, CodeInfo>;
+
+export type Code = keyof typeof CODES;
+
+export function severityOf(c: Code): Severity {
+  return CODES[c].severity;
+}
