@@ -42,7 +42,7 @@ export function loadText(text: string, file: string, options: LoadOptions = {}):
     const out = loadDocument(doc, options);
     if (out.resource !== undefined) resources.push(out.resource);
     if (out.workload !== undefined) workloads.push(out.workload);
-    findings.push(...out.findings);
+    findings.push(...out.findings.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0)));
   }
   return { resources, workloads, findings };
 }

@@ -92,11 +92,15 @@ export interface ObjectOptions<In, Out> {
   readonly expected?: string;
 }
 
-/** An object with known fields; unknown fields are reported, never silently dropped. */
+/**
+ * An object with known fields; unknown fields are reported, never silently dropped.
+ * (`NoInfer` keeps TypeScript from inferring `Out` from where the schema is used — as a
+ * field of another shape it would become `unknown`.)
+ */
 export function object<S extends Shape, Out = ShapeOutput<S>>(
   shape: S,
   options: ObjectOptions<ShapeOutput<S>, Out> = {},
-): Schema<Out> {
+): Schema<NoInfer<Out>> {
   const entries = Object.entries(shape).map(([key, f]) => [key, toField(f)] as const);
   const known = new Set(Object.keys(shape));
   return {
