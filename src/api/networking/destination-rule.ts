@@ -90,6 +90,14 @@ const localityLbSetting = object({
     exclusive(v, ['distribute', 'failover'], path, ctx) && exclusive(v, ['distribute', 'failoverPriority'], path, ctx),
 });
 
+/** Envoy zone-aware routing (newer Istio); cannot be combined with localityLbSetting. */
+const zoneAwareLbSetting = object({
+  enabled: boolean,
+  failover: array(object({ from: locality, to: locality })),
+  failoverPriority: stringList,
+  minClusterSize: uint32,
+});
+
 const warmup = object({ duration: required(duration()), minimumPercent: pct, aggression: number({ min: 1 }) });
 
 const loadBalancer = object(
@@ -97,11 +105,15 @@ const loadBalancer = object(
     simple: oneOf(['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST']),
     consistentHash,
     localityLbSetting,
+    zoneAwareLbSetting,
     warmupDurationSecs: duration(),
     warmup,
   },
   {
-    check: (v, path, ctx) => exclusive(v, ['simple', 'consistentHash'], path, ctx) && exclusive(v, ['warmupDurationSecs', 'warmup'], path, ctx),
+    check: (v, path, ctx) =>
+      exclusive(v, ['simple', 'consistentHash'], path, ctx) &&
+      exclusive(v, ['localityLbSetting', 'zoneAwareLbSetting'], path, ctx) &&
+      exclusive(v, ['warmupDurationSecs', 'warmup'], path, ctx),
     map: (v, path, ctx) => {
       const { warmupDurationSecs, simple, ...rest } = v;
       const out: typeof rest & { simple?: 'RANDOM' | 'PASSTHROUGH' | 'ROUND_ROBIN' | 'LEAST_REQUEST'; warmup?: typeof v.warmup } = { ...rest };

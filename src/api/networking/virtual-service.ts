@@ -4,12 +4,12 @@
  * `pkg/config/validation/virtualservice.go`; the domain form resolves hosts, gateways,
  * durations, deprecated spellings and single-destination weights once, here.
  */
-import { cidr, exportTo, labels, type Labels, stringList, stringMatch, type StringMatch, wildcardDomainProblem } from '../common.js';
+import { cidr, exportTo, labels, type Labels, stringList, stringMatch, type StringMatch } from '../common.js';
 import { MESH_GATEWAY, resolveGatewayRef, resolveHost } from '../hosts.js';
 import type { Path } from '../schema/path.js';
 import { type ParseContext, type Schema, array, exclusive, object, record, required, withDefault } from '../schema/schema.js';
 import { boolean, duration, integer, oneOf, port, regex, string, uint32 } from '../schema/scalars.js';
-import { type Destination, destination, percent } from './destination.js';
+import { type Destination, destination, hostName, percent } from './destination.js';
 import { headerName, headerOperations, type HeaderOperations } from './headers.js';
 
 // ---- matches ----
@@ -102,13 +102,14 @@ const httpRouteDestination = object({ destination: required(destination), weight
 const redirect = object(
   {
     uri: string(),
+    prefixRewrite: string(),
     authority: string(),
     port,
     derivePort: oneOf(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT']),
     scheme: string(),
     redirectCode: withDefault(integer({ min: 300, max: 399 }), 301),
   },
-  { check: (v, path, ctx) => exclusive(v, ['port', 'derivePort'], path, ctx) },
+  { check: (v, path, ctx) => exclusive(v, ['uri', 'prefixRewrite'], path, ctx) && exclusive(v, ['port', 'derivePort'], path, ctx) },
 );
 
 const rewrite = object(
@@ -451,16 +452,6 @@ export type TcpRoute = NonNullable<ReturnType<typeof tcpRoute.parse>>;
 
 // ---- VirtualService ----
 
-const vsHost = string({
-  nonEmpty: 'host must not be empty',
-  check: (v, path, ctx) => {
-    const problem = wildcardDomainProblem(v);
-    if (problem === undefined) return true;
-    ctx.report('TRELLIS_CONFIG_INVALID_VALUE', path, `invalid host "${v}": ${problem}`);
-    return false;
-  },
-});
-
 export interface VirtualServiceSpec {
   /** Resolved against the VirtualService's namespace. Empty for a delegate. */
   readonly hosts: readonly string[];
@@ -474,7 +465,7 @@ export interface VirtualServiceSpec {
 
 export const virtualServiceSpec: Schema<VirtualServiceSpec> = object(
   {
-    hosts: array(vsHost),
+    hosts: array(hostName),
     gateways: array(string({ nonEmpty: 'gateway name must not be empty' })),
     http: array(httpRoute),
     tls: array(tlsRoute),

@@ -9,7 +9,7 @@ import { type Labels, workloadSelectorMatchLabels } from '../common.js';
 import type { Path } from '../schema/path.js';
 import { type ParseContext, type Schema, object, record, withDefault } from '../schema/schema.js';
 import { oneOf } from '../schema/scalars.js';
-import { hasLabels, isPortString } from './authorization-policy.js';
+import { hasLabels, isPortString } from './policy-target.js';
 
 /** UNSET inherits from the parent policy (PERMISSIVE when there is none). */
 export const MTLS_MODES = ['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'] as const;

@@ -10,7 +10,7 @@ import { headerName } from '../networking/headers.js';
 import type { Path } from '../schema/path.js';
 import { type ParseContext, type Schema, array, exclusive, object, required, withDefault } from '../schema/schema.js';
 import { boolean, duration, string } from '../schema/scalars.js';
-import { checkPolicyTarget, type PolicyTargetReference, policyTargetShape, resolvePolicyTarget } from './authorization-policy.js';
+import { checkPolicyTarget, type PolicyTargetReference, policyTargetShape, resolvePolicyTarget } from './policy-target.js';
 
 /** Istio's default JWKS fetch timeout. */
 export const DEFAULT_JWKS_TIMEOUT_MS = 5000;
