@@ -54,6 +54,16 @@ describe('trellis executable', () => {
     assert.equal(r.stderr, 'trellis analyze: cannot read "no/such/dir": no such file or directory [TRELLIS_CLI_PATH_NOT_FOUND]\n');
   });
 
+  it('runs as `npx trellis` from the package (the bin entry of package.json)', async () => {
+    const out = await new Promise<{ status: number; stdout: string }>((resolve) => {
+      execFile('npx', ['--no-install', 'trellis', 'version'], { cwd: ROOT, timeout: 30_000 }, (err, stdout) => {
+        resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout });
+      });
+    });
+    assert.equal(out.status, 0);
+    assert.match(out.stdout, /^trellis \d+\.\d+\.\d+\n$/);
+  });
+
   it('prints help and version', async () => {
     const help = await trellis(['help']);
     assert.equal(help.status, 0);
