@@ -24,6 +24,8 @@ export const CODES = {
   TRELLIS_CLI_USAGE: code('error', 'The command line is not valid: unknown command, flag or missing argument.'),
   TRELLIS_CLI_PATH_NOT_FOUND: code('error', 'A file or directory named on the command line does not exist or cannot be read.'),
   TRELLIS_CORE_INVALID_DURATION: code('error', 'A duration string is not valid.'),
+  TRELLIS_REGISTRY_INVALID_OPTION: code('error', 'A registry setting is not valid (for example a registration TTL that is not a positive duration).'),
+  TRELLIS_XDS_UNKNOWN_TYPE: code('error', 'An xDS type URL is not one of the Envoy API types Trellis loads (a bug in the caller).'),
   TRELLIS_CORE_INVALID_SPIFFE_ID: code('error', 'A SPIFFE identity is not of the form spiffe://<trust-domain>/ns/<ns>/sa/<sa>.'),
 
   // Reading YAML and recognising resources.

@@ -1,0 +1,130 @@
+/**
+ * CDS and EDS: one cluster per service port (`outbound|9080||reviews...`), one per
+ * DestinationRule subset (`outbound|9080|v1|reviews...`), inbound clusters for a
+ * sidecar's own ports, and the passthrough and black-hole clusters. Endpoints are grouped
+ * by locality; every locality carries a weight (gRPC drops localities without one).
+ */
+import { selects, type Labels } from '../../api/common.js';
+import type { Cluster } from '../../xds/generated/envoy/config/cluster/v3/Cluster.js';
+import type { ClusterLoadAssignment } from '../../xds/generated/envoy/config/endpoint/v3/ClusterLoadAssignment.js';
+import type { LocalityLbEndpoints } from '../../xds/generated/envoy/config/endpoint/v3/LocalityLbEndpoints.js';
+import type { Endpoint, Service, ServicePort } from '../../registry/model.js';
+import { formatLocality } from '../../registry/model.js';
+import { ADS, BLACKHOLE_CLUSTER, duration, inboundClusterName, outboundClusterName, PASSTHROUGH_CLUSTER, socketAddress } from './envoy.js';
+import { destinationRuleFor, type Mesh } from './mesh.js';
+import type { ProxyNode } from './node.js';
+import { effectivePolicy, type PortPolicy } from './traffic-policy.js';
+
+/** Istio's MeshConfig connectTimeout default. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+export interface ClusterPlan {
+  readonly cluster: Cluster;
+  /** For EDS clusters, the endpoints to publish under the cluster's name. */
+  readonly assignment?: ClusterLoadAssignment;
+}
+
+type LbPolicy = NonNullable<Cluster['lb_policy']>;
+
+/** Envoy lb_policy for a port policy; proxyless gRPC accepts only ROUND_ROBIN and RING_HASH. */
+export function lbPolicy(policy: PortPolicy | undefined, grpc: boolean): Pick<Cluster, 'lb_policy' | 'ring_hash_lb_config' | 'maglev_lb_config'> {
+  const lb = policy?.loadBalancer;
+  const hash = lb?.consistentHash;
+  if (hash !== undefined) {
+    if (hash.maglev !== undefined && !grpc) return { lb_policy: 'MAGLEV', maglev_lb_config: { table_size: { value: hash.maglev.tableSize } } };
+    const min = hash.ringHash?.minimumRingSize;
+    return min === undefined ? { lb_policy: 'RING_HASH' } : { lb_policy: 'RING_HASH', ring_hash_lb_config: { minimum_ring_size: { value: min } } };
+  }
+  const simple = lb?.simple ?? 'LEAST_REQUEST'; // Istio's default when unset
+  if (grpc) return { lb_policy: 'ROUND_ROBIN' };
+  const map: Record<string, LbPolicy> = { ROUND_ROBIN: 'ROUND_ROBIN', LEAST_REQUEST: 'LEAST_REQUEST', RANDOM: 'RANDOM', PASSTHROUGH: 'CLUSTER_PROVIDED' };
+  return { lb_policy: map[simple] ?? 'LEAST_REQUEST' };
+}
+
+export function loadAssignment(name: string, endpoints: readonly Endpoint[]): ClusterLoadAssignment {
+  const groups = new Map<string, Endpoint[]>();
+  for (const e of endpoints) {
+    const key = formatLocality(e.locality);
+    const list = groups.get(key) ?? [];
+    list.push(e);
+    groups.set(key, list);
+  }
+  const localities: LocalityLbEndpoints[] = [...groups.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, list]) => {
+    const first = list[0] as Endpoint;
+    return {
+      locality: { region: first.locality.region, zone: first.locality.zone, sub_zone: first.locality.subzone },
+      load_balancing_weight: { value: list.reduce((sum, e) => sum + e.weight, 0) },
+      lb_endpoints: list.map((e) => ({
+        endpoint: { address: socketAddress(e.address, e.port) },
+        health_status: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
+        load_balancing_weight: { value: e.weight },
+        metadata: { filter_metadata: { trellis: { fields: { workload: { stringValue: e.workloadId } } } } },
+      })),
+    };
+  });
+  return { cluster_name: name, endpoints: localities };
+}
+
+function subsetEndpoints(all: readonly Endpoint[], labels: Labels | undefined): readonly Endpoint[] {
+  return labels === undefined ? all : all.filter((e) => selects(labels, e.labels));
+}
+
+/** Clusters (and their endpoints) for one service port, as seen by `node`. */
+export function serviceClusters(mesh: Mesh, node: ProxyNode, service: Service, port: ServicePort): ClusterPlan[] {
+  const grpc = node.kind === 'grpc';
+  const dr = destinationRuleFor(mesh, service.hostname, service.namespace, node.namespace, node.labels);
+  const subsets: { name: string; labels: Labels | undefined }[] = [{ name: '', labels: undefined }];
+  for (const s of dr?.spec.subsets ?? []) subsets.push({ name: s.name, labels: s.labels ?? {} });
+  const plans: ClusterPlan[] = [];
+  for (const subset of subsets) {
+    const name = outboundClusterName(port.port, subset.name, service.hostname);
+    const policy = effectivePolicy(dr, subset.name, port.port);
+    const base = { name, connect_timeout: duration(DEFAULT_CONNECT_TIMEOUT_MS), ...lbPolicy(policy, grpc) };
+    if (service.resolution === 'passthrough' || policy?.loadBalancer?.simple === 'PASSTHROUGH') {
+      if (grpc) continue; // gRPC clients have no original destination to forward to
+      plans.push({ cluster: { ...base, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED' } });
+      continue;
+    }
+    const endpoints = subsetEndpoints(mesh.endpoints(service, port.port), subset.labels);
+    if (service.resolution === 'dns' || service.resolution === 'dns-round-robin') {
+      const type = grpc || service.resolution === 'dns-round-robin' ? 'LOGICAL_DNS' : 'STRICT_DNS';
+      const targets = endpoints.length > 0 ? endpoints : [{ address: service.hostname, port: port.port }];
+      const cla: ClusterLoadAssignment = {
+        cluster_name: name,
+        endpoints: [{ lb_endpoints: targets.map((t) => ({ endpoint: { address: socketAddress(t.address, t.port) } })) }],
+      };
+      plans.push({ cluster: { ...base, type, load_assignment: type === 'LOGICAL_DNS' ? firstOnly(cla) : cla } });
+      continue;
+    }
+    plans.push({
+      cluster: { ...base, type: 'EDS', eds_cluster_config: { eds_config: ADS, service_name: name } },
+      assignment: loadAssignment(name, endpoints),
+    });
+  }
+  return plans;
+}
+
+/** LOGICAL_DNS clusters take exactly one endpoint. */
+function firstOnly(cla: ClusterLoadAssignment): ClusterLoadAssignment {
+  const first = cla.endpoints?.[0]?.lb_endpoints?.[0];
+  return { cluster_name: cla.cluster_name, endpoints: first === undefined ? [] : [{ lb_endpoints: [first] }] };
+}
+
+/** A sidecar's inbound cluster: the application on loopback. */
+export function inboundCluster(port: number): Cluster {
+  const name = inboundClusterName(port);
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: duration(DEFAULT_CONNECT_TIMEOUT_MS),
+    lb_policy: 'ROUND_ROBIN',
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress('127.0.0.1', port) } }] }] },
+  };
+}
+
+export function passthroughClusters(): Cluster[] {
+  return [
+    { name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: duration(DEFAULT_CONNECT_TIMEOUT_MS) },
+    { name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: duration(DEFAULT_CONNECT_TIMEOUT_MS), load_assignment: { cluster_name: BLACKHOLE_CLUSTER, endpoints: [] } },
+  ];
+}

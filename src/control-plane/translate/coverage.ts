@@ -1,0 +1,87 @@
+/**
+ * Which configuration fields translation turns into xDS today, and which not yet. Nothing
+ * is dropped silently: a resource that uses a field marked `later` gets a warning in
+ * `/debug/configz`, naming the field and the work that brings it.
+ */
+export const TRANSLATED = 'translated';
+export const LATER_RESILIENCE = 'later: resilience (retries, timeouts, circuit breaking, outlier detection, failover, fault injection, mirroring)';
+export const LATER_SECURITY = 'later: mutual TLS and gateway TLS';
+export const LATER_SCOPE = 'later: Sidecar scoping';
+
+export type Coverage = typeof TRANSLATED | typeof LATER_RESILIENCE | typeof LATER_SECURITY | typeof LATER_SCOPE;
+
+/** Field paths (in the YAML's spelling, `[]` for list items) and their coverage. */
+export const FIELD_COVERAGE: Readonly<Record<string, Coverage>> = {
+  'VirtualService.spec.hosts': TRANSLATED,
+  'VirtualService.spec.gateways': TRANSLATED,
+  'VirtualService.spec.exportTo': TRANSLATED,
+  'VirtualService.spec.http[].match[].uri': TRANSLATED,
+  'VirtualService.spec.http[].match[].scheme': TRANSLATED,
+  'VirtualService.spec.http[].match[].method': TRANSLATED,
+  'VirtualService.spec.http[].match[].authority': TRANSLATED,
+  'VirtualService.spec.http[].match[].headers': TRANSLATED,
+  'VirtualService.spec.http[].match[].withoutHeaders': TRANSLATED,
+  'VirtualService.spec.http[].match[].queryParams': TRANSLATED,
+  'VirtualService.spec.http[].match[].ignoreUriCase': TRANSLATED,
+  'VirtualService.spec.http[].match[].port': TRANSLATED,
+  'VirtualService.spec.http[].match[].sourceLabels': TRANSLATED,
+  'VirtualService.spec.http[].match[].sourceNamespace': TRANSLATED,
+  'VirtualService.spec.http[].match[].gateways': TRANSLATED,
+  'VirtualService.spec.http[].route[].destination': TRANSLATED,
+  'VirtualService.spec.http[].route[].weight': TRANSLATED,
+  'VirtualService.spec.http[].route[].headers': TRANSLATED,
+  'VirtualService.spec.http[].redirect': TRANSLATED,
+  'VirtualService.spec.http[].rewrite': TRANSLATED,
+  'VirtualService.spec.http[].directResponse': TRANSLATED,
+  'VirtualService.spec.http[].delegate': TRANSLATED,
+  'VirtualService.spec.http[].headers': TRANSLATED,
+  'VirtualService.spec.http[].corsPolicy': TRANSLATED,
+  'VirtualService.spec.http[].timeout': LATER_RESILIENCE,
+  'VirtualService.spec.http[].retries': LATER_RESILIENCE,
+  'VirtualService.spec.http[].fault': LATER_RESILIENCE,
+  'VirtualService.spec.http[].mirror': LATER_RESILIENCE,
+  'VirtualService.spec.http[].mirrors': LATER_RESILIENCE,
+  'VirtualService.spec.tcp[]': TRANSLATED,
+  'VirtualService.spec.tls[]': TRANSLATED,
+  'DestinationRule.spec.subsets[]': TRANSLATED,
+  'DestinationRule.spec.trafficPolicy.loadBalancer.simple': TRANSLATED,
+  'DestinationRule.spec.trafficPolicy.loadBalancer.consistentHash': TRANSLATED,
+  'DestinationRule.spec.trafficPolicy.loadBalancer.localityLbSetting': LATER_RESILIENCE,
+  'DestinationRule.spec.trafficPolicy.loadBalancer.warmup': LATER_RESILIENCE,
+  'DestinationRule.spec.trafficPolicy.portLevelSettings[]': TRANSLATED,
+  'DestinationRule.spec.trafficPolicy.connectionPool': LATER_RESILIENCE,
+  'DestinationRule.spec.trafficPolicy.outlierDetection': LATER_RESILIENCE,
+  'DestinationRule.spec.trafficPolicy.retryBudget': LATER_RESILIENCE,
+  'DestinationRule.spec.trafficPolicy.tls': LATER_SECURITY,
+  'DestinationRule.spec.workloadSelector': TRANSLATED,
+  'DestinationRule.spec.exportTo': TRANSLATED,
+  'Gateway.spec.selector': TRANSLATED,
+  'Gateway.spec.servers[]': TRANSLATED,
+  'Gateway.spec.servers[].tls': LATER_SECURITY,
+  'ServiceEntry.spec': TRANSLATED,
+  'WorkloadEntry.spec': TRANSLATED,
+  'Sidecar.spec': LATER_SCOPE,
+};
+
+type Use = { readonly field: string; readonly path: readonly (string | number)[] };
+
+/** The `later` fields a resource uses, with a path to each, for warnings. */
+export function untranslatedUses(kind: string, spec: unknown): Use[] {
+  const out: Use[] = [];
+  const walk = (value: unknown, field: string, path: (string | number)[]): void => {
+    if (value === undefined || value === null) return;
+    const coverage = FIELD_COVERAGE[field];
+    if (coverage !== undefined && coverage !== TRANSLATED) {
+      out.push({ field, path });
+      return;
+    }
+    if (Array.isArray(value)) {
+      value.forEach((v, i) => walk(v, `${field}[]`, [...path, i]));
+      return;
+    }
+    if (typeof value !== 'object') return;
+    for (const [k, v] of Object.entries(value)) walk(v, `${field}.${k}`, [...path, k]);
+  };
+  walk(spec, `${kind}.spec`, ['spec']);
+  return out;
+}

@@ -1,0 +1,39 @@
+/** Small builders for Envoy message fragments used across the translator. */
+import type { Duration } from '../../xds/generated/google/protobuf/Duration.js';
+import type { ConfigSource } from '../../xds/generated/envoy/config/core/v3/ConfigSource.js';
+import type { Address } from '../../xds/generated/envoy/config/core/v3/Address.js';
+
+/** A typed_config Any in the JSON form protobufjs packs (`@type` + fields). */
+export function typed(typeUrl: string, message: object): { '@type': string; [k: string]: unknown } {
+  return { '@type': typeUrl, ...message };
+}
+
+export function duration(ms: number): Duration {
+  const seconds = Math.floor(ms / 1000);
+  return { seconds, nanos: Math.round((ms - seconds * 1000) * 1e6) };
+}
+
+/** Resources come over the same ADS stream. */
+export const ADS: ConfigSource = { ads: {}, resource_api_version: 'V3' };
+
+export function socketAddress(address: string, port: number): Address {
+  return { socket_address: { address, port_value: port } };
+}
+
+/** Istio's cluster names: `outbound|9080|v1|reviews.default.svc.cluster.local`. */
+export function outboundClusterName(port: number, subset: string, host: string): string {
+  return `outbound|${port}|${subset}|${host}`;
+}
+
+/** Istio's inbound cluster names: `inbound|9080||` (the workload's port). */
+export function inboundClusterName(port: number): string {
+  return `inbound|${port}||`;
+}
+
+export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
+export const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
+
+/** Ports whose protocol is HTTP-family, routed by an HTTP connection manager. */
+export function isHttpProtocol(protocol: string): boolean {
+  return protocol === 'http' || protocol === 'http2' || protocol === 'grpc' || protocol === 'grpc-web';
+}
