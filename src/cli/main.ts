@@ -4,11 +4,13 @@
  */
 import { isTrellisError } from '../core/errors.js';
 import { analyzeCommand } from './analyze.js';
+import { controlPlaneCommand } from './control-plane.js';
 import type { Command, CommandIO } from './command.js';
 import { VERSION } from './version.js';
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   analyze: analyzeCommand,
+  'control-plane': controlPlaneCommand,
 };
 
 const USAGE = `Usage: trellis <command> [flags]

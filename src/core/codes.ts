@@ -28,6 +28,15 @@ export const CODES = {
   TRELLIS_XDS_UNKNOWN_TYPE: code('error', 'An xDS type URL is not one of the Envoy API types Trellis loads (a bug in the caller).'),
   TRELLIS_CORE_INVALID_SPIFFE_ID: code('error', 'A SPIFFE identity is not of the form spiffe://<trust-domain>/ns/<ns>/sa/<sa>.'),
 
+  // The control plane's admin API.
+  TRELLIS_ADMIN_NOT_FOUND: code('error', 'The admin API has no such endpoint.'),
+  TRELLIS_ADMIN_METHOD_NOT_ALLOWED: code('error', 'The admin API endpoint exists but not for this HTTP method.'),
+  TRELLIS_ADMIN_BAD_REQUEST: code('error', 'An admin API request is malformed (missing parameter, body not JSON, body too large).'),
+  TRELLIS_ADMIN_PROXY_NOT_FOUND: code('error', 'No connected proxy has the requested id.'),
+  TRELLIS_ADMIN_INTERNAL: code('error', 'The admin API failed unexpectedly (a bug: please report it).'),
+  TRELLIS_REGISTRATION_INVALID: code('error', 'A workload registration is not valid; the response lists each field error.'),
+  TRELLIS_REGISTRATION_NOT_FOUND: code('error', 'No live registration has this id (it expired or was removed): register again.'),
+
   // Reading YAML and recognising resources.
   TRELLIS_CONFIG_YAML_SYNTAX: code('error', 'The file is not valid YAML.'),
   TRELLIS_CONFIG_NOT_A_RESOURCE: code('error', 'A YAML document is not a Kubernetes-style object with apiVersion, kind and metadata.'),

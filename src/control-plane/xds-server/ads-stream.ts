@@ -46,7 +46,16 @@ export interface AdsStreamOptions {
   /** Called once, on the first request, to learn the snapshot for this node. */
   readonly onNode: (node: NodeLike, stream: AdsStream) => void;
   readonly send: (response: DiscoveryResponseLike) => void;
+  /** Called for every ACK and NACK, after the status is updated. */
+  readonly onSync?: (event: SyncEvent) => void;
   readonly now?: () => Date;
+}
+
+/** An ACK (no `nack`) or a NACK (with the client's message) of a version of one type. */
+export interface SyncEvent {
+  readonly typeUrl: string;
+  readonly version: string;
+  readonly nack?: string;
 }
 
 interface TypeState {
@@ -101,9 +110,11 @@ export class AdsStream {
       st.nackedVersion = st.sentVersion;
       const nack: NackInfo = { version: st.sentVersion ?? '', nonce, message: req.error_detail.message ?? '', at: this.#now() };
       status.lastNack = nack;
+      this.#options.onSync?.({ typeUrl, version: nack.version, nack: nack.message });
     } else if (nonce !== '') {
       status.ackedVersion = st.sentVersion;
       status.ackedAt = this.#now();
+      this.#options.onSync?.({ typeUrl, version: st.sentVersion ?? '' });
     }
     const requested = req.resource_names ?? [];
     const names = requested.length === 0 && this.#options.wildcardTypes.has(typeUrl) ? undefined : new Set(requested);
