@@ -443,3 +443,43 @@ spec:
     assert.ok(!t.listeners.some((x) => x.name?.startsWith('mongodb')), 'no TCP services for gRPC');
   });
 });
+
+describe('translate: coverage of configuration fields', () => {
+  it('lists the fields not translated yet: resilience, TLS, Sidecar scoping', async () => {
+    const { FIELD_COVERAGE, TRANSLATED } = await import('../../src/control-plane/translate/coverage.js');
+    const later = Object.entries(FIELD_COVERAGE).filter(([, c]) => c !== TRANSLATED).map(([f]) => f).sort();
+    assert.deepEqual(later, [
+      'DestinationRule.spec.trafficPolicy.connectionPool',
+      'DestinationRule.spec.trafficPolicy.loadBalancer.localityLbSetting',
+      'DestinationRule.spec.trafficPolicy.loadBalancer.warmup',
+      'DestinationRule.spec.trafficPolicy.outlierDetection',
+      'DestinationRule.spec.trafficPolicy.retryBudget',
+      'DestinationRule.spec.trafficPolicy.tls',
+      'Gateway.spec.servers[].tls',
+      'Sidecar.spec',
+      'VirtualService.spec.http[].fault',
+      'VirtualService.spec.http[].mirror',
+      'VirtualService.spec.http[].mirrors',
+      'VirtualService.spec.http[].retries',
+      'VirtualService.spec.http[].timeout',
+    ]);
+  });
+
+  it('finds where a resource uses them, so they are reported, never dropped silently', async () => {
+    const { untranslatedUses } = await import('../../src/control-plane/translate/coverage.js');
+    const mesh = meshOf(BOOKINFO + `
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - route: [{destination: {host: ratings}}]
+    timeout: 2s
+    fault: {abort: {httpStatus: 500, percentage: {value: 10}}}
+`);
+    const vs = mesh.virtualServices[0];
+    assert.deepEqual(untranslatedUses('VirtualService', vs?.spec).map((u) => u.path.join('.')), ['spec.http.0.timeout', 'spec.http.0.fault']);
+  });
+});

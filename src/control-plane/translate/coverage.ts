@@ -69,7 +69,7 @@ type Use = { readonly field: string; readonly path: readonly (string | number)[]
 export function untranslatedUses(kind: string, spec: unknown): Use[] {
   const out: Use[] = [];
   const walk = (value: unknown, field: string, path: (string | number)[]): void => {
-    if (value === undefined || value === null) return;
+    if (value === undefined || value === null || (Array.isArray(value) && value.length === 0)) return; // defaults, not uses
     const coverage = FIELD_COVERAGE[field];
     if (coverage !== undefined && coverage !== TRANSLATED) {
       out.push({ field, path });
