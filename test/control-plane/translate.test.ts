@@ -163,7 +163,7 @@ spec:
         { name: 'x-prefix', string_match: { prefix: 'ab', ignore_case: false }, invert_match: false },
         { name: 'x-regex', string_match: { safe_regex: { regex: 'v[0-9]' } }, invert_match: false },
         { name: 'x-present', present_match: true, invert_match: false },
-        { name: 'x-debug', string_match: { exact: '1', ignore_case: false }, invert_match: true },
+        { name: 'x-debug', string_match: { exact: '1', ignore_case: false }, invert_match: true, treat_missing_header_as_empty: true },
       ],
       query_parameters: [{ name: 'q', string_match: { exact: 'x', ignore_case: false } }, { name: 'p', present_match: true }],
     });

@@ -47,7 +47,9 @@ export function stringMatcher(m: StringMatch, ignoreCase = false): StringMatcher
 
 function headerMatcher(name: string, m: StringMatch, invert: boolean): HeaderMatcher {
   if (m.kind === 'present') return { name, present_match: true, invert_match: invert };
-  return { name, string_match: stringMatcher(m), invert_match: invert };
+  // withoutHeaders: a request without the header does not match the condition, so the
+  // negated condition holds (Istio sets treat_missing_header_as_empty for this).
+  return invert ? { name, string_match: stringMatcher(m), invert_match: true, treat_missing_header_as_empty: true } : { name, string_match: stringMatcher(m), invert_match: false };
 }
 
 export function routeMatch(m: HttpMatch | undefined): RouteMatch {
