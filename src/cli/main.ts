@@ -5,12 +5,14 @@
 import { isTrellisError } from '../core/errors.js';
 import { analyzeCommand } from './analyze.js';
 import { controlPlaneCommand } from './control-plane.js';
+import { proxyCommand } from './proxy.js';
 import type { Command, CommandIO } from './command.js';
 import { VERSION } from './version.js';
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   analyze: analyzeCommand,
   'control-plane': controlPlaneCommand,
+  proxy: proxyCommand,
 };
 
 const USAGE = `Usage: trellis <command> [flags]

@@ -1,0 +1,119 @@
+/**
+ * Listeners at run time: filter chains matched as Envoy matches them — destination port
+ * first (an exact port beats no port), then server name (SNI), then application
+ * protocol — each either an HTTP connection manager (routes from RDS, or inline) or a
+ * TCP proxy to a cluster. On the outbound listener used as an HTTP proxy, the
+ * destination port comes from each request (its Host or absolute URI), not the socket.
+ */
+import { decodeAny } from '../../xds/any.js';
+import type { Listener__Output } from '../../xds/generated/envoy/config/listener/v3/Listener.js';
+import type { FilterChain__Output } from '../../xds/generated/envoy/config/listener/v3/FilterChain.js';
+import type { RouteConfiguration__Output } from '../../xds/generated/envoy/config/route/v3/RouteConfiguration.js';
+import { TYPE_URLS } from '../../xds/type-urls.js';
+import { RouteTable } from '../routing/route-table.js';
+
+export interface HttpChain {
+  readonly kind: 'http';
+  readonly name: string;
+  readonly statPrefix: string;
+  /** RDS name, or null with `inline` set. */
+  readonly rds: string | null;
+  readonly inline: RouteTable | null;
+}
+
+export interface TcpChain {
+  readonly kind: 'tcp';
+  readonly name: string;
+  readonly statPrefix: string;
+  readonly clusters: readonly { readonly name: string; readonly weight: number }[];
+}
+
+export type ChainAction = HttpChain | TcpChain;
+
+interface ChainMatch {
+  readonly port: number | null;
+  readonly serverNames: readonly string[] | null;
+  readonly alpn: readonly string[] | null;
+  readonly action: ChainAction;
+}
+
+export interface ListenerRuntime {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly direction: string;
+  readonly chains: readonly ChainMatch[];
+  readonly defaultChain: ChainAction | null;
+}
+
+/** Nested Anys arrive unpacked (`{'@type', ...}`) from grpc-js, or packed; read both. */
+function unpack(typed: unknown): { type: string; value: Record<string, unknown> } | undefined {
+  if (typed === null || typeof typed !== 'object') return undefined;
+  const t = typed as Record<string, unknown>;
+  if (typeof t['@type'] === 'string') return { type: t['@type'], value: t };
+  if (typeof t.type_url === 'string') {
+    const d = decodeAny<Record<string, unknown>>(t as never);
+    return d.ok ? { type: t.type_url, value: d.value } : undefined;
+  }
+  return undefined;
+}
+
+function chainAction(chain: FilterChain__Output): ChainAction | undefined {
+  for (const f of chain.filters) {
+    const cfg = unpack(f.typed_config);
+    if (cfg === undefined) continue;
+    if (cfg.type === TYPE_URLS.HTTP_CONNECTION_MANAGER) {
+      const v = cfg.value as { stat_prefix?: string; rds?: { route_config_name?: string } | null; route_config?: RouteConfiguration__Output | null };
+      const inline = v.route_config != null ? new RouteTable(v.route_config) : null;
+      return { kind: 'http', name: chain.name, statPrefix: v.stat_prefix ?? '', rds: inline === null ? (v.rds?.route_config_name ?? '') : null, inline };
+    }
+    if (cfg.type === TYPE_URLS.TCP_PROXY) {
+      const v = cfg.value as { stat_prefix?: string; cluster?: string; weighted_clusters?: { clusters?: { name: string; weight: number }[] } | null };
+      const clusters = v.cluster !== undefined && v.cluster !== '' ? [{ name: v.cluster, weight: 1 }] : (v.weighted_clusters?.clusters ?? []).map((c) => ({ name: c.name, weight: Number(c.weight) }));
+      return { kind: 'tcp', name: chain.name, statPrefix: v.stat_prefix ?? '', clusters };
+    }
+  }
+  return undefined;
+}
+
+/** Compiles a listener; throws when an inline route configuration is invalid (NACK). */
+export function buildListener(l: Listener__Output): ListenerRuntime {
+  const chains: ChainMatch[] = [];
+  for (const c of l.filter_chains) {
+    const action = chainAction(c);
+    if (action === undefined) continue;
+    const m = c.filter_chain_match;
+    chains.push({
+      port: m?.destination_port?.value ?? null,
+      serverNames: m !== null && m !== undefined && m.server_names.length > 0 ? m.server_names : null,
+      alpn: m !== null && m !== undefined && m.application_protocols.length > 0 ? m.application_protocols : null,
+      action,
+    });
+  }
+  const sa = l.address?.socket_address;
+  return {
+    name: l.name,
+    address: sa?.address ?? '0.0.0.0',
+    port: sa?.port_value ?? 0,
+    direction: l.traffic_direction,
+    chains,
+    defaultChain: l.default_filter_chain == null ? null : (chainAction(l.default_filter_chain) ?? null),
+  };
+}
+
+/** Envoy's filter chain choice: exact destination port first, then SNI, then ALPN; else the default chain. */
+export function chooseChain(l: ListenerRuntime, port: number, sni: string | undefined, alpn: string | undefined): ChainAction | null {
+  let best: ChainMatch | undefined;
+  let bestScore = -1;
+  for (const c of l.chains) {
+    if (c.port !== null && c.port !== port) continue;
+    if (c.serverNames !== null && (sni === undefined || !c.serverNames.some((n) => n === sni || (n.startsWith('*.') && sni.endsWith(n.slice(1)))))) continue;
+    if (c.alpn !== null && (alpn === undefined || !c.alpn.includes(alpn))) continue;
+    const score = (c.port !== null ? 4 : 0) + (c.serverNames !== null ? 2 : 0) + (c.alpn !== null ? 1 : 0);
+    if (score > bestScore) {
+      best = c;
+      bestScore = score;
+    }
+  }
+  return best?.action ?? l.defaultChain;
+}

@@ -1,0 +1,282 @@
+/**
+ * The proxy, wired: xDS client → compiled runtime configuration → listeners, plus the
+ * admin and Prometheus ports. Listeners are bound and closed as the configuration adds
+ * and removes them; a removed listener stops accepting and its connections finish.
+ */
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from '../core/log.js';
+import { spiffeUri } from '../core/spiffe.js';
+import { TYPE_URLS } from '../xds/type-urls.js';
+import { RuntimeConfig, type RuntimeSnapshot } from './config/runtime.js';
+import { type ListenContext, type ListenerMode, serveConnection } from './http/h1-proxy.js';
+import { MetricsRegistry } from './telemetry/metrics.js';
+import { LoadBalancerRegistry, registerBuiltinLoadBalancers } from './upstream/lb/registry.js';
+import { XdsClient } from './xds-client.js';
+
+export const PROXY_TYPES = { sidecar: 'sidecar', router: 'router' } as const;
+export type ProxyType = (typeof PROXY_TYPES)[keyof typeof PROXY_TYPES];
+
+export interface ProxyOptions {
+  readonly xds: string;
+  readonly type: ProxyType;
+  readonly id: string;
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly trustDomain?: string;
+  /** Address the proxy's listeners bind (local mesh: 127.0.0.1). */
+  readonly bind: string;
+  readonly outboundPort: number;
+  readonly inboundPort: number;
+  /** 0 disables. */
+  readonly adminPort: number;
+  readonly statsPort: number;
+  readonly log: Logger;
+}
+
+interface BoundListener {
+  readonly server: Server;
+  readonly ctx: ListenContext;
+  port: number;
+}
+
+export class Proxy {
+  readonly options: ProxyOptions;
+  readonly config: RuntimeConfig;
+  readonly metrics = new MetricsRegistry();
+  readonly xds: XdsClient;
+  readonly #log: Logger;
+  readonly #listeners = new Map<string, BoundListener>();
+  /** Waiters re-checked when a listener finishes binding. */
+  readonly #bound = new Set<() => boolean>();
+  #admin: HttpServer | undefined;
+  #stats: HttpServer | undefined;
+  #ready = false;
+  adminPort = 0;
+  statsPort = 0;
+
+  constructor(options: ProxyOptions) {
+    this.options = options;
+    this.#log = options.log;
+    const lbs = new LoadBalancerRegistry();
+    registerBuiltinLoadBalancers(lbs);
+    this.config = new RuntimeConfig(lbs, options.log.child({ component: 'config' }));
+    this.xds = new XdsClient({
+      server: options.xds,
+      node: {
+        id: options.id,
+        metadata: {
+          TRELLIS_PROXY_TYPE: options.type,
+          NAMESPACE: options.namespace,
+          SERVICE_ACCOUNT: options.serviceAccount,
+          LABELS: options.labels,
+          OUTBOUND_PORT: String(options.outboundPort),
+          INBOUND_PORT: String(options.inboundPort),
+        },
+      },
+      validate: this.config.validators(),
+      log: options.log.child({ component: 'xds' }),
+    });
+    this.xds.onUpdate(() => this.config.update(this.xds));
+    this.config.onChange((s) => this.#reconcile(s));
+  }
+
+  /** Ready once listeners and clusters have been received (Envoy's /ready after initial fetch). */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /**
+   * Resolves when `done` holds for the current configuration and every listener it names
+   * is bound; checked on every change (for tests and for `trellis up`), or rejects after
+   * `timeoutMs`.
+   */
+  waitFor(done: (s: RuntimeSnapshot) => boolean, timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const s = this.config.current;
+        if (!done(s) || [...this.#listeners.values()].some((l) => !l.server.listening)) return false;
+        clearTimeout(timer);
+        off();
+        this.#bound.delete(check);
+        resolve();
+        return true;
+      };
+      const timer = setTimeout(() => {
+        off();
+        this.#bound.delete(check);
+        reject(new Error(`proxy ${this.options.id}: configuration not ready within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = this.config.onChange(() => void check());
+      this.#bound.add(check);
+      check();
+    });
+  }
+
+  /** The port a listener is bound to (tests bind port 0). */
+  listenerPort(name: string): number | undefined {
+    return this.#listeners.get(name)?.port;
+  }
+
+  async start(): Promise<void> {
+    if (this.options.adminPort >= 0) {
+      this.#admin = createHttpServer((req, res) => this.#adminRequest(req.method ?? 'GET', req.url ?? '/', res));
+      this.adminPort = await listenHttp(this.#admin, this.options.bind, this.options.adminPort);
+    }
+    if (this.options.statsPort >= 0) {
+      this.#stats = createHttpServer((req, res) => {
+        if ((req.url ?? '').startsWith('/stats/prometheus')) {
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+          res.end(this.metrics.render());
+        } else {
+          res.writeHead(404).end();
+        }
+      });
+      this.statsPort = await listenHttp(this.#stats, this.options.bind, this.options.statsPort);
+    }
+    this.xds.start();
+  }
+
+  /** Stops accepting, lets in-flight requests finish (connections close after their response), then closes. */
+  async drain(): Promise<void> {
+    for (const l of this.#listeners.values()) {
+      l.ctx.draining = true;
+      l.server.close();
+    }
+    await Promise.all([...this.#listeners.values()].map((l) => waitForConnections(l.ctx.connections)));
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+    await this.xds.close();
+    for (const l of this.#listeners.values()) for (const s of l.ctx.connections) s.destroy();
+    this.#listeners.clear();
+    this.config.close();
+    await Promise.all([closeHttp(this.#admin), closeHttp(this.#stats)]);
+  }
+
+  #identity() {
+    const o = this.options;
+    return {
+      workload: o.labels.app === undefined ? o.id : o.labels.version === undefined ? o.labels.app : `${o.labels.app}-${o.labels.version}`,
+      namespace: o.namespace,
+      principal: spiffeUri({ trustDomain: o.trustDomain ?? 'cluster.local', namespace: o.namespace, serviceAccount: o.serviceAccount }),
+      app: o.labels.app ?? 'unknown',
+      version: o.labels.version ?? 'unknown',
+    };
+  }
+
+  #reconcile(snapshot: RuntimeSnapshot): void {
+    if (!this.#ready && this.xds.status().types[TYPE_URLS.LISTENER]?.version && this.xds.status().types[TYPE_URLS.CLUSTER]?.version) this.#ready = true;
+    const wanted = new Map<string, { mode: ListenerMode; port: number }>();
+    for (const [name, l] of snapshot.listeners) {
+      if (this.options.type === 'sidecar') {
+        if (name === 'virtualOutbound') wanted.set(name, { mode: 'outbound', port: this.options.outboundPort });
+        // virtualInbound: served once the local mesh routes callers to it (with trellis run).
+      } else {
+        wanted.set(name, { mode: 'gateway', port: l.port });
+      }
+    }
+    for (const [name, bound] of this.#listeners) {
+      if (wanted.has(name)) continue;
+      bound.ctx.draining = true;
+      bound.server.close();
+      this.#listeners.delete(name);
+      this.#log.info('listener removed: draining', { listener: name });
+    }
+    for (const [name, want] of wanted) {
+      if (this.#listeners.has(name)) continue;
+      this.#bind(name, want.mode, want.port);
+    }
+  }
+
+  #bind(name: string, mode: ListenerMode, port: number): void {
+    const ctx: ListenContext = {
+      config: this.config,
+      listenerName: name,
+      mode,
+      identity: this.#identity(),
+      metrics: this.metrics,
+      log: this.#log,
+      connections: new Set<Socket>(),
+      draining: false,
+    };
+    const server = createServer({ noDelay: true }, (socket) => serveConnection(socket, ctx));
+    const bound: BoundListener = { server, ctx, port };
+    this.#listeners.set(name, bound);
+    server.on('error', (err) => {
+      this.#log.error('listener failed', { listener: name, port, err });
+      this.#listeners.delete(name);
+    });
+    server.listen(port, this.options.bind, () => {
+      const addr = server.address();
+      bound.port = typeof addr === 'object' && addr !== null ? addr.port : port;
+      this.#log.info('listening', { listener: name, address: `${this.options.bind}:${bound.port}`, mode });
+      for (const check of [...this.#bound]) check();
+    });
+  }
+
+  #adminRequest(method: string, url: string, res: import('node:http').ServerResponse): void {
+    const path = url.split('?')[0];
+    const json = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body, null, 2) + '\n');
+    };
+    if (path === '/ready') {
+      res.writeHead(this.#ready ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(this.#ready ? 'LIVE\n' : 'PRE_INITIALIZING\n');
+    } else if (path === '/config_dump') {
+      const dump: Record<string, unknown> = {};
+      for (const t of [TYPE_URLS.LISTENER, TYPE_URLS.ROUTE, TYPE_URLS.CLUSTER, TYPE_URLS.ENDPOINT]) dump[t] = Object.fromEntries(this.xds.resources(t));
+      json(200, { xds: this.xds.status(), resources: dump });
+    } else if (path === '/clusters') {
+      const lines: string[] = [];
+      for (const [name, c] of this.config.current.clusters) {
+        for (const e of c.endpoints) {
+          const st = this.config.upstream.state(e.id);
+          lines.push(`${name}::${e.id}::health_flags::${e.healthy ? 'healthy' : '/failed_eds_health'}`, `${name}::${e.id}::rq_active::${st.activeRequests}`, `${name}::${e.id}::weight::${e.weight}`, `${name}::${e.id}::zone::${e.locality}`);
+        }
+      }
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(lines.join('\n') + '\n');
+    } else if (path === '/stats') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(this.metrics.render());
+    } else if (path === '/drain' && method === 'POST') {
+      void this.drain();
+      json(200, { draining: true });
+    } else {
+      json(404, { error: { code: 'TRELLIS_ADMIN_NOT_FOUND', message: `no such endpoint: ${method} ${path}` } });
+    }
+  }
+}
+
+function listenHttp(server: HttpServer, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr !== null ? addr.port : port);
+    });
+  });
+}
+
+function closeHttp(server: HttpServer | undefined): Promise<void> {
+  if (server === undefined) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function waitForConnections(set: Set<Socket>): Promise<void> {
+  if (set.size === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (set.size === 0) resolve();
+    };
+    for (const s of set) s.once('close', check);
+  });
+}
