@@ -19,6 +19,12 @@ export interface LoadOptions {
   readonly defaultNamespace?: string;
   /** DNS domain for short-name resolution. Default `cluster.local`. */
   readonly domain?: string;
+  /**
+   * Keep each resource's YAML tree so later findings (analyze) can point at any field.
+   * Default true; a long-running reader (the control plane) turns it off: the trees
+   * cost several times the resources' own memory.
+   */
+  readonly keepPositions?: boolean;
 }
 
 export interface LoadResult {
@@ -115,7 +121,7 @@ function loadDocument(doc: YamlDocument, options: LoadOptions): DocumentResult {
     spec = info.spec.parse(value.spec, ['spec'], ctx);
   }
   if (findings.some((f) => f.severity === 'error') || metadata === undefined || spec === undefined) return { findings };
-  const resource = { kind, apiVersion, metadata, spec, source: { file: doc.file, line: doc.position.line, locate: doc.locate } } as AnyResource;
+  const resource = { kind, apiVersion, metadata, spec, source: options.keepPositions === false ? { file: doc.file, line: doc.position.line } : { file: doc.file, line: doc.position.line, locate: doc.locate } } as AnyResource;
   return { resource, findings };
 }
 

@@ -50,7 +50,7 @@ export class ControlPlane {
     this.#options = options;
     this.#log = options.log;
     this.meshConfig = { ...DEFAULT_MESH_CONFIG, ...options.mesh };
-    this.store = new ConfigStore(options.configDir, { domain: this.meshConfig.domain });
+    this.store = new ConfigStore(options.configDir, { domain: this.meshConfig.domain, keepPositions: false });
     this.#configRegistry = new ConfigRegistry({ domain: this.meshConfig.domain });
     this.registrations = new RegistrationRegistry(options.registrationTtlMs === undefined ? {} : { ttlMs: options.registrationTtlMs });
     this.registry = new AggregateRegistry([this.#configRegistry, this.registrations]);
@@ -70,6 +70,7 @@ export class ControlPlane {
 
   async start(): Promise<void> {
     this.#rescan();
+    this.#configRegistry.update(this.store.snapshot().resources);
     this.#rebuild();
     this.xds.push(this.#mesh); // no proxy is connected yet: this sets the mesh the first ones get
     this.store.subscribe(() => this.#onConfig());
@@ -116,7 +117,6 @@ export class ControlPlane {
   }
 
   #rebuild(): void {
-    this.#configRegistry.update(this.store.snapshot().resources);
     this.#mesh = buildMesh(this.store.snapshot().resources, this.registry.snapshot(), this.meshConfig);
   }
 

@@ -56,7 +56,35 @@ function candidates(snapshot: RegistrySnapshot, service: Service): readonly Work
     if (service.source !== 'service-entry') return []; // a Service without selector
     return local.filter((w) => w.source === 'service-entry' && w.owner === service.name);
   }
-  return local.filter((w) => w.source !== 'service-entry' && selects(selector, w.labels));
+  // Start from the smallest set of workloads carrying one of the selector's labels, so a
+  // mesh of N services does not test every workload against every selector.
+  let pool: readonly Workload[] = local;
+  for (const [k, v] of Object.entries(selector)) {
+    const withLabel = workloadsWithLabel(snapshot, service.namespace, k, v);
+    if (withLabel.length < pool.length) pool = withLabel;
+  }
+  return pool.filter((w) => w.source !== 'service-entry' && selects(selector, w.labels));
+}
+
+/** Workloads by namespace and one label, computed once per snapshot. */
+const BY_LABEL = new WeakMap<RegistrySnapshot, ReadonlyMap<string, readonly Workload[]>>();
+
+function workloadsWithLabel(snapshot: RegistrySnapshot, namespace: string, key: string, value: string): readonly Workload[] {
+  let index = BY_LABEL.get(snapshot);
+  if (index === undefined) {
+    const map = new Map<string, Workload[]>();
+    for (const w of snapshot.workloads) {
+      for (const [k, v] of Object.entries(w.labels)) {
+        const id = `${w.namespace}\0${k}\0${v}`;
+        const list = map.get(id);
+        if (list === undefined) map.set(id, [w]);
+        else list.push(w);
+      }
+    }
+    index = map;
+    BY_LABEL.set(snapshot, index);
+  }
+  return index.get(`${namespace}\0${key}\0${value}`) ?? [];
 }
 
 /**

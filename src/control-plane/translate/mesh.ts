@@ -35,8 +35,22 @@ export interface Mesh {
   readonly destinationRules: readonly Resource<'DestinationRule'>[];
   readonly gateways: readonly Resource<'Gateway'>[];
   readonly sidecars: readonly Resource<'Sidecar'>[];
+  /** Services by hostname (the first, when a host is declared twice). */
+  readonly byHost: ReadonlyMap<string, Service>;
   /** Memoised endpoint lookup. */
   endpoints(service: Service, port: number): readonly Endpoint[];
+}
+
+/** Endpoints depend on the registry only: memoised per registry snapshot, across config changes. */
+const ENDPOINTS = new WeakMap<RegistrySnapshot, Map<string, readonly Endpoint[]>>();
+
+function endpointCache(registry: RegistrySnapshot): Map<string, readonly Endpoint[]> {
+  let cache = ENDPOINTS.get(registry);
+  if (cache === undefined) {
+    cache = new Map();
+    ENDPOINTS.set(registry, cache);
+  }
+  return cache;
 }
 
 function byAge(a: AnyResource, b: AnyResource): number {
@@ -50,8 +64,11 @@ function ofKind<K extends AnyResource['kind']>(resources: readonly AnyResource[]
 }
 
 export function buildMesh(resources: readonly AnyResource[], registry: RegistrySnapshot, config: MeshConfig = DEFAULT_MESH_CONFIG): Mesh {
-  const cache = new Map<string, readonly Endpoint[]>();
+  const cache = endpointCache(registry);
+  const byHost = new Map<string, Service>();
+  for (const s of registry.services) if (!byHost.has(s.hostname)) byHost.set(s.hostname, s);
   return {
+    byHost,
     config,
     registry,
     services: registry.services,
@@ -122,5 +139,5 @@ export function virtualServiceFor(mesh: Mesh, host: string, clientNamespace: str
 }
 
 export function serviceByHost(mesh: Mesh, host: string): Service | undefined {
-  return mesh.services.find((s) => s.hostname === host);
+  return mesh.byHost.get(host);
 }

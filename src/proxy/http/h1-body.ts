@@ -8,7 +8,7 @@
  * `setForResponse` for each message (no allocation per message).
  */
 import { TCHAR, CHAR_INVALID } from './headers.js';
-import type { RequestHead, ResponseHead } from './h1-parser.js';
+import { responseHasBody, type RequestHead, type ResponseHead } from './h1-parser.js';
 
 /** How the body of a message is delimited. */
 export const BODY_KINDS = { none: 'none', length: 'length', chunked: 'chunked', close: 'close' } as const;
@@ -99,8 +99,7 @@ export class BodyFramer {
 
   /** Re-arms this framer for the body of `head` (see forResponse). */
   setForResponse(head: ResponseHead, requestMethod: string): void {
-    const s = head.status;
-    if (requestMethod === 'HEAD' || s < 200 || s === 204 || s === 304 || (requestMethod === 'CONNECT' && s < 300)) this.arm('none', 0);
+    if (!responseHasBody(head.status, requestMethod)) this.arm('none', 0);
     else if (head.chunked) this.arm('chunked', 0);
     else if (head.contentLength > 0) this.arm('length', head.contentLength);
     else if (head.contentLength === 0) this.arm('none', 0);

@@ -60,7 +60,11 @@ export const MAX_LEADING_EMPTY_LINES = 4;
 export interface RequestHead {
   /** Token, as sent (methods are case-sensitive); common methods are interned strings. */
   method: string;
-  /** The request-target as sent: origin-form `/a?b`, absolute-form `http://h:80/a`, authority-form `h:443` (CONNECT only) or `*` (OPTIONS only). */
+  /**
+   * The request-target as sent: origin-form `/a?b`, absolute-form `http://h:80/a`,
+   * authority-form `h:443` (CONNECT only) or `*` (OPTIONS only). Bytes 0x80-0xFF are
+   * accepted (Latin-1 here, so they are re-sent unchanged); controls, SP and DEL are not.
+   */
   target: string;
   versionMinor: 0 | 1;
   /** Flat `[name, value, ...]`: names lower-cased, values without surrounding OWS, order kept, duplicates kept except identical Content-Length fields (folded into the first). */
@@ -134,7 +138,8 @@ function latin1(buf: Buffer, start: number, end: number): string {
 const NEED_MORE = -1;
 const FAILED = -2;
 
-// Field records in ParseState.fields: six int32 per field line.
+// Field records in ParseState.fields: six int32 per field line; offsets are relative to
+// the start of the head (so they fit whatever the buffer's size, and index the decoded head).
 const F_NAME_START = 0;
 const F_NAME_END = 1;
 const F_VALUE_START = 2;
@@ -207,7 +212,7 @@ class ParseState {
   }
 }
 
-const S = new ParseState();
+const state = new ParseState();
 
 function failure(status: ErrorStatus, reason: string): HeadResult<never> {
   return { kind: 'error', status, reason };
@@ -278,36 +283,36 @@ export function parseRequestHead(buf: Buffer, start: number, limits: ParseLimits
   const minor = scanVersion(buf, i + 1, end, true);
   if (minor < 0) {
     if (minor === NEED_MORE) return truncated ? tooLarge(limits, 'request') : INCOMPLETE;
-    return failure(S.status, S.reason);
+    return failure(state.status, state.reason);
   }
   const method = methodName(buf, pos, methodEnd);
   const formError = checkTargetForm(buf, method, targetStart, targetEnd);
   if (formError !== undefined) return failure(400, formError);
 
-  S.reset(true, limits.maxHeaders);
-  const headEnd = scanFields(buf, i + 11, end, limits.maxHeaders);
+  state.reset(true, limits.maxHeaders);
+  const headEnd = scanFields(buf, start, i + 11, end, limits.maxHeaders);
   if (headEnd < 0) {
     if (headEnd === NEED_MORE) return truncated ? tooLarge(limits, 'request') : INCOMPLETE;
-    return failure(S.status, S.reason);
+    return failure(state.status, state.reason);
   }
   const versionMinor = minor as 0 | 1;
-  if (versionMinor === 1 && S.hostCount === 0) return failure(400, 'missing Host header (required in HTTP/1.1, RFC 9112 §3.2)');
-  if (checkFraming(versionMinor) !== 0) return failure(S.status, S.reason);
+  if (versionMinor === 1 && state.hostCount === 0) return failure(400, 'missing Host header (required in HTTP/1.1, RFC 9112 §3.2)');
+  if (checkFraming(versionMinor) !== 0) return failure(state.status, state.reason);
 
   const text = latin1(buf, start, headEnd);
-  const headers = buildHeaders(text, start);
+  const headers = buildHeaders(text);
   const head: RequestHead = {
     method: method ?? text.substring(pos - start, methodEnd - start),
     target: text.substring(targetStart - start, targetEnd - start),
     versionMinor,
     headers,
-    host: S.host,
-    contentLength: S.contentLength,
-    chunked: S.teFields !== 0,
-    keepAlive: versionMinor === 1 ? !S.connClose : S.connKeepAlive && !S.connClose,
-    upgrade: S.connUpgrade && versionMinor === 1 ? S.upgrade : undefined,
-    expectContinue: S.expectContinue && versionMinor === 1,
-    connectionTokens: S.connectionTokens ?? [],
+    host: state.host,
+    contentLength: state.contentLength,
+    chunked: state.teFields !== 0,
+    keepAlive: versionMinor === 1 ? !state.connClose : state.connKeepAlive && !state.connClose,
+    upgrade: state.connUpgrade && versionMinor === 1 ? state.upgrade : undefined,
+    expectContinue: state.expectContinue && versionMinor === 1,
+    connectionTokens: state.connectionTokens ?? [],
     headBytes: headEnd - start,
   };
   return { kind: 'head', head };
@@ -404,7 +409,7 @@ export function parseResponseHead(
   const minor = scanVersion(buf, start, end, false);
   if (minor < 0) {
     if (minor === NEED_MORE) return truncated ? tooLarge(limits, 'response') : INCOMPLETE;
-    return failure(S.status, S.reason);
+    return failure(state.status, state.reason);
   }
   let i = start + 9;
   let status = 0;
@@ -430,34 +435,42 @@ export function parseResponseHead(
   if (buf[i + 1] !== LF) return failure(400, 'bare CR in the status line');
   const reasonEnd = i;
 
-  S.reset(false, limits.maxHeaders);
+  state.reset(false, limits.maxHeaders);
   const connect2xx = requestMethod === 'CONNECT' && status >= 200 && status < 300;
-  S.ignoreFraming = connect2xx;
-  const headEnd = scanFields(buf, i + 2, end, limits.maxHeaders);
+  state.ignoreFraming = connect2xx;
+  const headEnd = scanFields(buf, start, i + 2, end, limits.maxHeaders);
   if (headEnd < 0) {
     if (headEnd === NEED_MORE) return truncated ? tooLarge(limits, 'response') : INCOMPLETE;
-    return failure(S.status, S.reason);
+    return failure(state.status, state.reason);
   }
   const versionMinor = minor as 0 | 1;
-  if (!connect2xx && checkFraming(versionMinor) !== 0) return failure(S.status, S.reason);
-  const chunked = S.teFields !== 0;
-  const bodyless = connect2xx || requestMethod === 'HEAD' || status < 200 || status === 204 || status === 304;
-  const untilClose = !bodyless && !chunked && S.contentLength < 0;
+  if (!connect2xx && checkFraming(versionMinor) !== 0) return failure(state.status, state.reason);
+  const chunked = state.teFields !== 0;
+  const untilClose = responseHasBody(status, requestMethod) && !chunked && state.contentLength < 0;
   const text = latin1(buf, start, headEnd);
-  const headers = buildHeaders(text, start);
+  const headers = buildHeaders(text);
   const head: ResponseHead = {
     status,
     reason: reasonEnd === reasonStart ? '' : text.substring(reasonStart - start, reasonEnd - start),
     versionMinor,
     headers,
-    contentLength: S.contentLength,
+    contentLength: state.contentLength,
     chunked,
-    keepAlive: !untilClose && (versionMinor === 1 ? !S.connClose : S.connKeepAlive && !S.connClose),
-    upgrade: S.connUpgrade && versionMinor === 1 ? S.upgrade : undefined,
-    connectionTokens: S.connectionTokens ?? [],
+    keepAlive: !untilClose && (versionMinor === 1 ? !state.connClose : state.connKeepAlive && !state.connClose),
+    upgrade: state.connUpgrade && versionMinor === 1 ? state.upgrade : undefined,
+    connectionTokens: state.connectionTokens ?? [],
     headBytes: headEnd - start,
   };
   return { kind: 'head', head };
+}
+
+/**
+ * Whether a response with `status` to a request with `requestMethod` has a body at all
+ * (RFC 9112 §6.3 items 1-2): not for HEAD, 1xx, 204, 304, nor a 2xx to CONNECT (a tunnel).
+ */
+export function responseHasBody(status: number, requestMethod: string): boolean {
+  if (status < 200 || status === 204 || status === 304 || requestMethod === 'HEAD') return false;
+  return !(requestMethod === 'CONNECT' && status < 300);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -475,20 +488,20 @@ function scanVersion(buf: Buffer, i: number, end: number, request: boolean): num
   for (let k = 0; k < 8; k++) {
     if (i + k >= end) return NEED_MORE;
     const c = buf[i + k] as number;
-    if (k < 5 ? c !== HTTP_SLASH[k] : !versionByteOk(c, k)) return S.fail(400, malformedVersion(buf, i, i + k, request));
+    if (k < 5 ? c !== HTTP_SLASH[k] : !versionByteOk(c, k)) return state.fail(400, malformedVersion(buf, i, i + k, request));
   }
   const major = (buf[i + 5] as number) - DIGIT_0;
   const minor = (buf[i + 7] as number) - DIGIT_0;
   if (i + 8 >= end) return NEED_MORE;
   const next = buf[i + 8] as number;
   if (request) {
-    if (next !== CR) return S.fail(400, next === LF ? 'bare LF after the request line: lines must end with CRLF' : malformedVersion(buf, i, i + 8, request));
+    if (next !== CR) return state.fail(400, next === LF ? 'bare LF after the request line: lines must end with CRLF' : malformedVersion(buf, i, i + 8, request));
     if (i + 9 >= end) return NEED_MORE;
-    if (buf[i + 9] !== LF) return S.fail(400, 'bare CR in the request line');
+    if (buf[i + 9] !== LF) return state.fail(400, 'bare CR in the request line');
   } else if (next !== SP) {
-    return S.fail(400, malformedVersion(buf, i, i + 8, request));
+    return state.fail(400, malformedVersion(buf, i, i + 8, request));
   }
-  if (major !== 1 || minor > 1) return S.fail(505, `HTTP/${major}.${minor} is not supported (only HTTP/1.0 and HTTP/1.1)`);
+  if (major !== 1 || minor > 1) return state.fail(505, `HTTP/${major}.${minor} is not supported (only HTTP/1.0 and HTTP/1.1)`);
   return minor;
 }
 
@@ -506,26 +519,26 @@ function malformedVersion(buf: Buffer, i: number, bad: number, request: boolean)
 
 /**
  * The field lines from `pos` up to and including the empty line (RFC 9112 §5): returns
- * the position after the final CRLF, NEED_MORE or FAILED. Records each field in `S`.
+ * the position after the final CRLF, NEED_MORE or FAILED. Records each field in `state`.
  */
-function scanFields(buf: Buffer, pos: number, end: number, maxHeaders: number): number {
-  const fields = S.fields;
+function scanFields(buf: Buffer, start: number, pos: number, end: number, maxHeaders: number): number {
+  const fields = state.fields;
   let c = 0;
   for (;;) {
     if (pos >= end) return NEED_MORE;
     c = buf[pos] as number;
     if (c === CR) {
       if (pos + 1 >= end) return NEED_MORE;
-      if (buf[pos + 1] !== LF) return S.fail(400, 'bare CR at the start of a header line');
+      if (buf[pos + 1] !== LF) return state.fail(400, 'bare CR at the start of a header line');
       return pos + 2;
     }
-    if (S.fieldCount === maxHeaders) return S.fail(431, `more than ${maxHeaders} header fields (maxHeaders)`);
+    if (state.fieldCount === maxHeaders) return state.fail(431, `more than ${maxHeaders} header fields (maxHeaders)`);
     if (c === SP || c === HTAB) {
       // RFC 9112 §5.2: obs-fold is rejected (or replaced) by a proxy; whitespace before
       // the first field would hide it from some parsers (RFC 9112 §2.2).
-      return S.fail(400, 'header line starts with whitespace (obs-fold line folding is not allowed)');
+      return state.fail(400, 'header line starts with whitespace (obs-fold line folding is not allowed)');
     }
-    if (c === LF) return S.fail(400, 'bare LF in the header section: lines must end with CRLF');
+    if (c === LF) return state.fail(400, 'bare LF in the header section: lines must end with CRLF');
 
     // field-name ":" — a token, then the colon, with nothing in between (RFC 9112 §5.1).
     const nameStart = pos;
@@ -539,11 +552,11 @@ function scanFields(buf: Buffer, pos: number, end: number, maxHeaders: number): 
     if (i >= end) return NEED_MORE;
     c = buf[i] as number;
     if (c !== COLON) {
-      if (c === SP || c === HTAB) return S.fail(400, `whitespace between the header name ${show(buf, nameStart, i)} and the colon`);
-      if (c === CR || c === LF) return S.fail(400, `header line ${show(buf, nameStart, i)} has no colon`);
-      return S.fail(400, `invalid character ${describeByte(c)} in a header name`);
+      if (c === SP || c === HTAB) return state.fail(400, `whitespace between the header name ${show(buf, nameStart, i)} and the colon`);
+      if (c === CR || c === LF) return state.fail(400, `header line ${show(buf, nameStart, i)} has no colon`);
+      return state.fail(400, `invalid character ${describeByte(c)} in a header name`);
     }
-    if (i === nameStart) return S.fail(400, 'empty header name');
+    if (i === nameStart) return state.fail(400, 'empty header name');
     const nameEnd = i;
 
     // OWS field-value OWS CRLF; the value may hold HTAB, SP, VCHAR and obs-text (RFC 9110 §5.5).
@@ -559,11 +572,11 @@ function scanFields(buf: Buffer, pos: number, end: number, maxHeaders: number): 
     if (i >= end) return NEED_MORE;
     c = buf[i] as number;
     if (c !== CR) {
-      if (c === LF) return S.fail(400, 'bare LF in the header section: lines must end with CRLF');
-      return S.fail(400, `control character ${describeByte(c)} in the value of header ${show(buf, nameStart, nameEnd)}`);
+      if (c === LF) return state.fail(400, 'bare LF in the header section: lines must end with CRLF');
+      return state.fail(400, `control character ${describeByte(c)} in the value of header ${show(buf, nameStart, nameEnd)}`);
     }
     if (i + 1 >= end) return NEED_MORE;
-    if (buf[i + 1] !== LF) return S.fail(400, `bare CR in the value of header ${show(buf, nameStart, nameEnd)}`);
+    if (buf[i + 1] !== LF) return state.fail(400, `bare CR in the value of header ${show(buf, nameStart, nameEnd)}`);
     let valueEnd = i;
     while (valueEnd > valueStart && ((c = buf[valueEnd - 1] as number) === SP || c === HTAB)) valueEnd--;
     pos = i + 2;
@@ -575,11 +588,11 @@ function scanFields(buf: Buffer, pos: number, end: number, maxHeaders: number): 
       if (special === FAILED) return FAILED;
       flags |= special;
     }
-    const o = F_SIZE * S.fieldCount++;
-    fields[o + F_NAME_START] = nameStart;
-    fields[o + F_NAME_END] = nameEnd;
-    fields[o + F_VALUE_START] = valueStart;
-    fields[o + F_VALUE_END] = valueEnd;
+    const o = F_SIZE * state.fieldCount++;
+    fields[o + F_NAME_START] = nameStart - start;
+    fields[o + F_NAME_END] = nameEnd - start;
+    fields[o + F_VALUE_START] = valueStart - start;
+    fields[o + F_VALUE_END] = valueEnd - start;
     fields[o + F_KNOWN] = known;
     fields[o + F_FLAGS] = flags;
   }
@@ -592,15 +605,15 @@ function scanFields(buf: Buffer, pos: number, end: number, maxHeaders: number): 
 function specialField(buf: Buffer, known: number, vs: number, ve: number): number {
   switch (known) {
     case KNOWN_HOST:
-      return S.isRequest ? hostField(buf, vs, ve) : 0;
+      return state.isRequest ? hostField(buf, vs, ve) : 0;
     case KNOWN_CONTENT_LENGTH:
-      return S.ignoreFraming ? 0 : contentLengthField(buf, vs, ve);
+      return state.ignoreFraming ? 0 : contentLengthField(buf, vs, ve);
     case KNOWN_TRANSFER_ENCODING:
-      if (S.ignoreFraming) return 0;
-      S.teFields++;
+      if (state.ignoreFraming) return 0;
+      state.teFields++;
       if (ve - vs === 7 && equalsLower(buf, vs, 'chunked')) {
-        S.teChunked++;
-        S.teLastChunked = true;
+        state.teChunked++;
+        state.teLastChunked = true;
       } else {
         transferCodings(latin1(buf, vs, ve));
       }
@@ -610,33 +623,33 @@ function specialField(buf: Buffer, known: number, vs: number, ve: number): numbe
     case KNOWN_UPGRADE:
       return FLAG_UPGRADE;
     default: // KNOWN_EXPECT
-      if (ve - vs === 12 && equalsLower(buf, vs, '100-continue')) S.expectContinue = true;
+      if (ve - vs === 12 && equalsLower(buf, vs, '100-continue')) state.expectContinue = true;
       return 0;
   }
 }
 
 /** Exactly one Host, with a valid uri-host [ ":" port ] (RFC 9112 §3.2). */
 function hostField(buf: Buffer, a: number, b: number): number {
-  if (++S.hostCount > 1) return S.fail(400, 'more than one Host header (RFC 9112 §3.2)');
-  for (let i = a; i < b; i++) if (HOST_CHAR[buf[i] as number] === 0) return S.fail(400, `invalid Host header ${show(buf, a, b)}`);
+  if (++state.hostCount > 1) return state.fail(400, 'more than one Host header (RFC 9112 §3.2)');
+  for (let i = a; i < b; i++) if (HOST_CHAR[buf[i] as number] === 0) return state.fail(400, `invalid Host header ${show(buf, a, b)}`);
   return FLAG_HOST;
 }
 
 /** Content-Length = 1*DIGIT (RFC 9110 §8.6), at most 2^53-1; an identical duplicate is folded. */
 function contentLengthField(buf: Buffer, a: number, b: number): number {
-  if (a === b) return S.fail(400, 'empty Content-Length');
+  if (a === b) return state.fail(400, 'empty Content-Length');
   let n = 0;
   for (let i = a; i < b; i++) {
     const d = (buf[i] as number) - DIGIT_0;
-    if (d < 0 || d > 9) return S.fail(400, `Content-Length ${show(buf, a, b)} is not a decimal number of bytes`);
+    if (d < 0 || d > 9) return state.fail(400, `Content-Length ${show(buf, a, b)} is not a decimal number of bytes`);
     n = n * 10 + d;
-    if (n > Number.MAX_SAFE_INTEGER) return S.fail(400, `Content-Length ${show(buf, a, b)} is larger than 2^53-1`);
+    if (n > Number.MAX_SAFE_INTEGER) return state.fail(400, `Content-Length ${show(buf, a, b)} is larger than 2^53-1`);
   }
-  if (S.contentLength === -1) {
-    S.contentLength = n;
+  if (state.contentLength === -1) {
+    state.contentLength = n;
     return 0;
   }
-  if (S.contentLength !== n) return S.fail(400, `Content-Length fields disagree: ${S.contentLength} and ${n}`);
+  if (state.contentLength !== n) return state.fail(400, `Content-Length fields disagree: ${state.contentLength} and ${n}`);
   return FLAG_FOLDED;
 }
 
@@ -650,22 +663,23 @@ function transferCodings(value: string): void {
     const coding = part.substring(a, b).toLowerCase();
     if (coding === '') continue; // empty list elements are allowed (RFC 9110 §5.6.1)
     if (coding === 'chunked') {
-      S.teChunked++;
-      S.teLastChunked = true;
+      state.teChunked++;
+      state.teLastChunked = true;
     } else {
-      S.teOther = true;
-      S.teLastChunked = false;
+      state.teOther = true;
+      state.teLastChunked = false;
     }
   }
 }
 
 /**
- * The header list, from `head`: the whole head decoded once (it starts at buffer offset
- * `base`). Also fills Host, Connection and Upgrade in `S`.
+ * The header list, from `head`: the whole head decoded once. Names and values are
+ * substrings of it (V8 may keep the head string alive while any of them lives: at most
+ * maxHeadBytes). Also fills Host, Connection and Upgrade in `state`.
  */
-function buildHeaders(head: string, base: number): string[] {
-  const fields = S.fields;
-  const n = S.fieldCount;
+function buildHeaders(head: string): string[] {
+  const fields = state.fields;
+  const n = state.fieldCount;
   const headers: string[] = [];
   for (let k = 0; k < n; k++) {
     const o = F_SIZE * k;
@@ -676,17 +690,17 @@ function buildHeaders(head: string, base: number): string[] {
     if (known >= 0) {
       name = KNOWN_HEADER_NAMES[known] as string;
     } else {
-      name = head.substring((fields[o + F_NAME_START] as number) - base, (fields[o + F_NAME_END] as number) - base);
+      name = head.substring(fields[o + F_NAME_START] as number, fields[o + F_NAME_END] as number);
       if ((flags & FLAG_UPPER) !== 0) name = name.toLowerCase();
     }
-    const vs = (fields[o + F_VALUE_START] as number) - base;
-    const ve = (fields[o + F_VALUE_END] as number) - base;
+    const vs = fields[o + F_VALUE_START] as number;
+    const ve = fields[o + F_VALUE_END] as number;
     const value = vs === ve ? '' : head.substring(vs, ve);
     headers.push(name, value);
     if (flags >= FLAG_HOST) {
-      if ((flags & FLAG_HOST) !== 0) S.host = value;
+      if ((flags & FLAG_HOST) !== 0) state.host = value;
       else if ((flags & FLAG_CONNECTION) !== 0) connectionTokens(value);
-      else if ((flags & FLAG_UPGRADE) !== 0) S.upgrade = S.upgrade === undefined ? value : `${S.upgrade}, ${value}`;
+      else if ((flags & FLAG_UPGRADE) !== 0) state.upgrade = state.upgrade === undefined ? value : `${state.upgrade}, ${value}`;
     }
   }
   return headers;
@@ -698,7 +712,7 @@ function isOws(c: number): boolean {
 }
 
 function connectionTokens(value: string): void {
-  const tokens = S.connectionTokens ?? (S.connectionTokens = []);
+  const tokens = state.connectionTokens ?? (state.connectionTokens = []);
   let i = 0;
   while (i <= value.length) {
     let j = value.indexOf(',', i);
@@ -710,9 +724,9 @@ function connectionTokens(value: string): void {
     if (b > a) {
       const token = value.substring(a, b).toLowerCase();
       tokens.push(token);
-      if (token === 'close') S.connClose = true;
-      else if (token === 'keep-alive') S.connKeepAlive = true;
-      else if (token === 'upgrade') S.connUpgrade = true;
+      if (token === 'close') state.connClose = true;
+      else if (token === 'keep-alive') state.connKeepAlive = true;
+      else if (token === 'upgrade') state.connUpgrade = true;
     }
     i = j + 1;
   }
@@ -726,23 +740,23 @@ function equalsLower(buf: Buffer, a: number, lower: string): boolean {
 
 /**
  * Checks between the framing fields of a complete head (RFC 9112 §6.1, §6.3). Returns 0,
- * or FAILED with the error in S.
+ * or FAILED with the error in state.
  */
 function checkFraming(versionMinor: 0 | 1): number {
-  if (S.teFields === 0) return 0;
+  if (state.teFields === 0) return 0;
   // An HTTP/1.0 recipient of Transfer-Encoding must treat the framing as faulty (RFC 9112 §6.1).
-  if (versionMinor === 0) return S.fail(400, 'Transfer-Encoding in an HTTP/1.0 message');
-  if (!S.teLastChunked) {
+  if (versionMinor === 0) return state.fail(400, 'Transfer-Encoding in an HTTP/1.0 message');
+  if (!state.teLastChunked) {
     // Requests: RFC 9112 §6.3 says 400. Responses would be read until close; we reject
     // them too rather than forward a body whose coding the next hop cannot see.
-    return S.fail(400, 'Transfer-Encoding does not end with the chunked coding, so the body length cannot be determined');
+    return state.fail(400, 'Transfer-Encoding does not end with the chunked coding, so the body length cannot be determined');
   }
-  if (S.teChunked > 1) return S.fail(400, 'Transfer-Encoding applies chunked more than once (RFC 9112 §7)');
+  if (state.teChunked > 1) return state.fail(400, 'Transfer-Encoding applies chunked more than once (RFC 9112 §7)');
   // Like Envoy's codec: only chunked is implemented (RFC 9112 §6.1: 501 for an unknown coding).
-  if (S.teOther) return S.fail(501, 'Transfer-Encoding codings other than chunked are not implemented');
+  if (state.teOther) return state.fail(501, 'Transfer-Encoding codings other than chunked are not implemented');
   // Both framings present is the classic request smuggling vector (CL.TE / TE.CL,
   // RFC 9112 §6.3 item 3, §11.2). Envoy rejects it unless http_protocol_options
   // allow_chunked_length is set; so do we, always.
-  if (S.contentLength !== -1) return S.fail(400, 'both Content-Length and Transfer-Encoding are present (request smuggling risk)');
+  if (state.contentLength !== -1) return state.fail(400, 'both Content-Length and Transfer-Encoding are present (request smuggling risk)');
   return 0;
 }
