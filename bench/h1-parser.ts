@@ -3,10 +3,8 @@
  * (8 header fields, browser-style mixed-case names) and response, plus the serialisers
  * and the body framer. Not run by the tests.
  *
- * Build and run (from the repository root; bench/ is outside tsconfig's include):
- *   npx tsc --rootDir . --outDir dist --module nodenext --moduleResolution nodenext \
- *     --target es2022 --types node --strict --skipLibCheck bench/h1-parser.ts
- *   node dist/bench/h1-parser.js [iterations]
+ * Build and run (from the repository root):
+ *   npx tsc -p bench/tsconfig.json && node dist/bench/h1-parser.js [iterations]
  * Pin it to a core for steadier numbers: `taskset -c 1 node dist/bench/h1-parser.js`.
  */
 import { BodyFramer } from '../src/proxy/http/h1-body.js';

@@ -184,6 +184,7 @@ describe('BodyFramer: chunked', TIMEOUT, () => {
   it('rejects chunk data not followed by CRLF, and bare LF', () => {
     const bad: [string, RegExp][] = [
       ['5\r\nhelloX\r\n', /chunk data not followed by CRLF/],
+      ['5\r\nhelloX\n0\r\n\r\n', /chunk data not followed by CRLF/],
       ['5\r\nhello\rX', /chunk data not followed by CRLF/],
       ['5\r\nhello\n0\r\n\r\n', /chunk data not followed by CRLF/],
       ['5\nhello\r\n', /invalid character LF in a chunk size/],

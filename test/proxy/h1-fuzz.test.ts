@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BodyFramer } from '../../src/proxy/http/h1-body.js';
 import {
+  DEFAULT_PARSE_LIMITS,
   parseRequestHead,
   parseResponseHead,
   type HeadResult,
@@ -19,7 +20,8 @@ import {
 } from '../../src/proxy/http/h1-parser.js';
 import { serializeRequestHead, serializeResponseHead } from '../../src/proxy/http/headers.js';
 
-const SEED = 0x7e11;
+/** Fixed for reproducibility; set H1_FUZZ_SEED to explore other inputs. */
+const SEED = Number(process.env['H1_FUZZ_SEED'] ?? 0x7e11);
 const TIMEOUT = { timeout: 10_000 };
 
 /** mulberry32: a small seeded PRNG, uniform in [0, 1). */
@@ -98,10 +100,13 @@ function mutate(rand: Rand, b: Buffer): Buffer {
       return Buffer.from(`${text.slice(0, eol + 2)}${pick(rand, FIELDS)}\r\n${text.slice(eol + 2)}`, 'latin1');
     }
     case 6: {
-      // Flip the case of a letter.
+      // Flip the case of a letter, or change a digit (versions, status codes, lengths, chunk sizes).
       const c = Buffer.from(b);
       const i = Math.min(at, c.length - 1);
-      if (i >= 0 && (((c[i] as number) | 0x20) >= 0x61 && ((c[i] as number) | 0x20) <= 0x7a)) c[i] = (c[i] as number) ^ 0x20;
+      if (i < 0) return c;
+      const x = c[i] as number;
+      if ((x | 0x20) >= 0x61 && (x | 0x20) <= 0x7a) c[i] = x ^ 0x20;
+      else if (x >= 0x30 && x <= 0x39) c[i] = 0x30 + int(rand, 10);
       return c;
     }
     default: {
@@ -149,6 +154,7 @@ function checkRequest(r: HeadResult<RequestHead>, buf: Buffer, what: string): vo
   checkShape(r, buf, 0, what);
   if (r.kind !== 'head') return;
   const h = r.head;
+  assert.ok(h.versionMinor === 0 || h.versionMinor === 1, what);
   assert.match(h.method, /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, what);
   assert.ok(h.target.length > 0 && !/[\x00-\x20\x7f]/.test(h.target), what);
   assert.ok(!(h.chunked && h.contentLength >= 0), `both framings accepted: ${what}`);
@@ -172,6 +178,7 @@ function checkResponse(r: HeadResult<ResponseHead>, buf: Buffer, method: string,
   if (r.kind !== 'head') return;
   const h = r.head;
   assert.ok(h.status >= 100 && h.status <= 999, what);
+  assert.ok(h.versionMinor === 0 || h.versionMinor === 1, what);
   assert.ok(!(h.chunked && h.contentLength >= 0), `both framings accepted: ${what}`);
   const again = parseResponseHead(serializeResponseHead(h.status, h.reason, h.headers), 0, method);
   if (h.versionMinor === 1) {
@@ -199,16 +206,31 @@ const describeInput = (seed: number, i: number, buf: Buffer): string => `seed ${
 describe('h1 fuzz', TIMEOUT, () => {
   it('request heads: 6,000 mutated and random inputs', () => {
     const rand = prng(SEED);
-    const small: ParseLimits = { maxHeadBytes: 96, maxHeaders: 4 };
+    const small: ParseLimits[] = [
+      { maxHeadBytes: 96, maxHeaders: 4 },
+      { maxHeadBytes: 200, maxHeaders: 3 },
+      { maxHeadBytes: 1024, maxHeaders: 1 },
+    ];
     const kinds = { incomplete: 0, head: 0, error: 0 };
     for (let i = 0; i < 6000; i++) {
       const buf = randomInput(rand, REQUESTS);
-      const limits = i % 5 === 0 ? small : undefined;
+      const limits = i % 4 === 1 ? pick(rand, small) : undefined;
       const what = describeInput(SEED, i, buf);
       const whole = parseRequestHead(buf, 0, limits);
       kinds[whole.kind]++;
       checkRequest(whole, buf, what);
+      if (whole.kind === 'head') {
+        const max = limits ?? DEFAULT_PARSE_LIMITS;
+        assert.ok(whole.head.headBytes <= max.maxHeadBytes, `over maxHeadBytes: ${what}`);
+        // Field lines: the lines of the head without leading empty lines, the request line and the final empty line.
+        const fieldLines = buf.toString('latin1', 0, whole.head.headBytes).replace(/^(\r\n)+/, '').split('\r\n').length - 3;
+        assert.ok(fieldLines <= max.maxHeaders, `over maxHeaders: ${what}`);
+      }
       checkPrefixes((b) => parseRequestHead(b, 0, limits), buf, whole, cutsFor(rand, buf.length, i % 4 === 0), what);
+      if (limits === undefined) {
+        const accepted = referenceRequestAccepts(buf.toString('latin1'));
+        assert.equal(whole.kind === 'head' ? whole.head.headBytes : -1, accepted, `reference reading disagrees: ${what}: ${JSON.stringify(whole)}`);
+      }
       if (whole.kind === 'head') {
         // Whatever follows the head does not change it (pipelining).
         const more = Buffer.concat([buf, Buffer.from('GET / HTTP/1.1\r\n')]);
@@ -257,6 +279,10 @@ describe('h1 fuzz', TIMEOUT, () => {
         assert.deepEqual(whole, { consumed: body.length, done: true, error: undefined }, what);
         valid++;
       }
+      // An independent, regex-based reading of RFC 9112 §7.1 agrees on where the body ends.
+      const end = referenceChunkedEnd(body.toString('latin1'));
+      assert.equal(whole.done, end >= 0, `reference says ${end}: ${what}`);
+      if (whole.done) assert.equal(whole.consumed, end, what);
       // Any split gives the same total, completion and error.
       const f = BodyFramer.forRequest(head);
       const cut = int(rand, body.length + 1);
@@ -284,4 +310,74 @@ function chunkedBody(rand: Rand): Buffer {
   s += rand() < 0.2 ? '0;end\r\n' : '0\r\n';
   if (rand() < 0.3) s += pick(rand, ['X-T: 1\r\n', 'A: b\r\nC-D: e f\r\n', 'Empty:\r\n']);
   return Buffer.from(`${s}\r\n`, 'latin1');
+}
+
+const SIZE_LINE = /([0-9A-Fa-f]{1,16})(?:[ \t]*;[\t\x20-\x7e\x80-\xff]*)?\r\n/y;
+const TRAILER_LINE = /[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n/y;
+
+/** Where a complete chunked body in `s` ends, or -1 (malformed or incomplete): the test's reference reading. */
+function referenceChunkedEnd(s: string): number {
+  let i = 0;
+  for (;;) {
+    SIZE_LINE.lastIndex = i;
+    const m = SIZE_LINE.exec(s);
+    if (m === null) return -1;
+    const size = parseInt(m[1] as string, 16);
+    i = SIZE_LINE.lastIndex;
+    if (size === 0) break;
+    if (s.slice(i + size, i + size + 2) !== '\r\n') return -1;
+    i += size + 2;
+  }
+  for (;;) {
+    if (s.startsWith('\r\n', i)) return i + 2;
+    TRAILER_LINE.lastIndex = i;
+    if (TRAILER_LINE.exec(s) === null) return -1;
+    i = TRAILER_LINE.lastIndex;
+  }
+}
+
+const T = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]";
+const VCHAR_OBS = '[\\x21-\\x7e\\x80-\\xff]';
+/** RFC 9112 §2.1-§5 as one regular expression: the test's reference reading of a request head. */
+const REQUEST_HEAD = new RegExp(
+  `^((?:\\r\\n){0,4})(${T}+) (${VCHAR_OBS}+) HTTP/1\\.([01])\\r\\n` +
+    `((?:${T}+:[ \\t]*(?:${VCHAR_OBS}(?:[\\t\\x20-\\x7e\\x80-\\xff]*${VCHAR_OBS})?)?[ \\t]*\\r\\n)*)\\r\\n`,
+);
+const HOST_VALUE = /^[A-Za-z0-9\-._~!$&'()*+,;=%:[\]]*$/;
+
+/** headBytes of the request head at the start of `s` if a strict reading accepts it, else -1. */
+function referenceRequestAccepts(s: string): number {
+  const m = REQUEST_HEAD.exec(s);
+  if (m === null) return -1;
+  const [all, , method, target, minor, block] = m as unknown as [string, string, string, string, string, string];
+  if (all.length > 60 * 1024) return -1;
+  const fields = block === '' ? [] : block.slice(0, -2).split('\r\n').map((line) => {
+    const colon = line.indexOf(':');
+    return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '')] as const;
+  });
+  if (fields.length > 100) return -1;
+  const values = (name: string): string[] => fields.filter(([n]) => n === name).map(([, v]) => v);
+  // Target forms (RFC 9112 §3.2).
+  if (method === 'CONNECT') {
+    const colon = target.lastIndexOf(':');
+    if (!HOST_VALUE.test(target) || target.startsWith('/') || colon <= 0 || !/^[0-9]+$/.test(target.slice(colon + 1))) return -1;
+  } else if (target.startsWith('*')) {
+    if (target !== '*' || method !== 'OPTIONS') return -1;
+  } else if (!target.startsWith('/') && !/^[A-Za-z][A-Za-z0-9+\-.]*:\/\//.test(target)) {
+    return -1;
+  }
+  // Host (RFC 9112 §3.2).
+  const hosts = values('host');
+  if (hosts.length > 1 || (minor === '1' && hosts.length === 0) || !hosts.every((h) => HOST_VALUE.test(h))) return -1;
+  // Content-Length (RFC 9110 §8.6).
+  const lengths = values('content-length');
+  if (!lengths.every((v) => /^[0-9]+$/.test(v) && Number(v) <= Number.MAX_SAFE_INTEGER)) return -1;
+  if (new Set(lengths.map(Number)).size > 1) return -1;
+  // Transfer-Encoding (RFC 9112 §6.1, §6.3): only a single chunked, never with Content-Length or in HTTP/1.0.
+  const te = values('transfer-encoding');
+  if (te.length > 0) {
+    const codings = te.join(',').split(',').map((c) => c.replace(/^[ \t]+|[ \t]+$/g, '').toLowerCase()).filter((c) => c !== '');
+    if (minor === '0' || codings.length !== 1 || codings[0] !== 'chunked' || lengths.length > 0) return -1;
+  }
+  return all.length;
 }

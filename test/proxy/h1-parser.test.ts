@@ -14,6 +14,14 @@ import {
   type RequestHead,
   type ResponseHead,
 } from '../../src/proxy/http/h1-parser.js';
+import {
+  HOP_BY_HOP,
+  isValidHeaderName,
+  isValidHeaderValue,
+  serializeRequestHead,
+  serializeResponseHead,
+  stripHopByHop,
+} from '../../src/proxy/http/headers.js';
 
 const TIMEOUT = { timeout: 10_000 };
 
@@ -456,5 +464,53 @@ describe('parseResponseHead', TIMEOUT, () => {
 
   it('Host is an ordinary field in a response', () => {
     assert.deepEqual(rhead(res('HTTP/1.1 200 OK\r\nHost: a b\r\nHost: c\r\nContent-Length: 0\r\n\r\n')).headers, ['host', 'a b', 'host', 'c', 'content-length', '0']);
+  });
+});
+
+describe('headers: hop-by-hop stripping and serialisation', TIMEOUT, () => {
+  it('strips the fixed hop-by-hop set and the names listed in Connection (RFC 9110 §7.6.1)', () => {
+    const h = head(
+      req(
+        'GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Hop, Upgrade\r\nKeep-Alive: timeout=5\r\nX-Hop: 1\r\nTE: trailers\r\n' +
+          'Upgrade: h2c\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic eDp5\r\nTrailer: x\r\nAccept: */*\r\nX-Keep: 2\r\n\r\n',
+      ),
+    );
+    const before = [...h.headers];
+    assert.deepEqual(stripHopByHop(h.headers, h.connectionTokens), ['host', 'a', 'accept', '*/*', 'x-keep', '2']);
+    assert.deepEqual(h.headers, before, 'the input list is not modified');
+    for (const name of ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']) {
+      assert.ok(HOP_BY_HOP.has(name), name);
+      assert.deepEqual(stripHopByHop([name, 'x', 'a', 'b'], []), ['a', 'b'], name);
+    }
+  });
+
+  it('returns the same array when nothing is hop-by-hop', () => {
+    const headers = ['host', 'a', 'accept', '*/*'];
+    assert.equal(stripHopByHop(headers, []), headers);
+    assert.equal(stripHopByHop(headers, ['x-other']), headers);
+  });
+
+  it('never lets Connection remove Content-Length or Host (the body would be forwarded without its framing)', () => {
+    const h = head(req('POST / HTTP/1.1\r\nHost: a\r\nConnection: content-length, host, x-a\r\nContent-Length: 3\r\nX-A: 1\r\n\r\n'));
+    assert.deepEqual(stripHopByHop(h.headers, h.connectionTokens), ['host', 'a', 'content-length', '3']);
+  });
+
+  it('serialises a head into one buffer that parses back to the same head', () => {
+    const headers = ['host', 'a.example', 'content-length', '5', 'x-v', 'caf\xe9'];
+    const buf = serializeRequestHead('PUT', '/x?y=1', headers);
+    assert.equal(buf.toString('latin1'), 'PUT /x?y=1 HTTP/1.1\r\nhost: a.example\r\ncontent-length: 5\r\nx-v: caf\xe9\r\n\r\n');
+    const h = head(req(buf.toString('latin1')));
+    assert.deepEqual([h.method, h.target, h.headers, h.headBytes], ['PUT', '/x?y=1', headers, buf.length]);
+    const res = serializeResponseHead(404, 'Not Found', ['content-length', '0']);
+    assert.equal(res.toString('latin1'), 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n');
+    assert.equal(serializeResponseHead(204, '', []).toString('latin1'), 'HTTP/1.1 204 \r\n\r\n');
+  });
+
+  it('validates names and values that configuration adds, before they are serialised', () => {
+    assert.equal(isValidHeaderName('x-trellis-route'), true);
+    for (const bad of ['', 'a b', 'a:b', 'caf\xe9', 'x\r\ny', 'a\u0100']) assert.equal(isValidHeaderName(bad), false, bad);
+    assert.equal(isValidHeaderValue('a \t b; q=1, caf\xe9'), true);
+    assert.equal(isValidHeaderValue(''), true);
+    for (const bad of ['a\r\nX-Injected: 1', 'a\nb', 'a\x00', ' a', 'a\t', 'a\x7f', '\u0100']) assert.equal(isValidHeaderValue(bad), false, JSON.stringify(bad));
   });
 });

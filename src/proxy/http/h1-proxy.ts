@@ -11,49 +11,24 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { Logger } from '../../core/log.js';
-import { chooseChain } from '../config/listeners.js';
-import type { RuntimeConfig, RuntimeSnapshot } from '../config/runtime.js';
-import { type ForwardAction, type HeaderMutation, pickTarget, type RouteAction, rewritePath } from '../routing/route-action.js';
-import type { RequestInfo, RouteTable } from '../routing/route-table.js';
-import type { HttpLabels, HttpSeries, MetricsRegistry } from '../telemetry/metrics.js';
+import type { HeaderMutation } from '../routing/route-action.js';
+import type { RequestInfo } from '../routing/route-table.js';
+import { httpSeries } from '../telemetry/http-labels.js';
+import type { HttpSeries } from '../telemetry/metrics.js';
 import type { EndpointPool, UpstreamConnection } from '../upstream/pool.js';
-import type { Endpoint, EndpointState } from '../upstream/lb/types.js';
-import { hashKey } from '../upstream/lb/hash.js';
+import type { EndpointState } from '../upstream/lb/types.js';
+import type { ListenContext } from './context.js';
 import { BodyFramer } from './h1-body.js';
-import { parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './h1-parser.js';
+import { DEFAULT_PARSE_LIMITS, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './h1-parser.js';
 import { serializeRequestHead, serializeResponseHead, stripHopByHop } from './headers.js';
+import { applyMutation, decide, type ForwardDecision, headerOf, NO_FLAGS, removeHeader } from './router.js';
 
-export const LISTENER_MODES = { outbound: 'outbound', gateway: 'gateway', inbound: 'inbound' } as const;
-export type ListenerMode = (typeof LISTENER_MODES)[keyof typeof LISTENER_MODES];
-
-/** Who this proxy is, for metrics labels and forwarded headers. */
-export interface ProxyIdentity {
-  readonly workload: string;
-  readonly namespace: string;
-  readonly principal: string;
-  readonly app: string;
-  readonly version: string;
-}
-
-/** What a listener's connections share. */
-export interface ListenContext {
-  readonly config: RuntimeConfig;
-  readonly listenerName: string;
-  readonly mode: ListenerMode;
-  readonly identity: ProxyIdentity;
-  readonly metrics: MetricsRegistry;
-  readonly log: Logger;
-  /** Open downstream connections, for draining. */
-  readonly connections: Set<Socket>;
-  draining: boolean;
-}
+export type { ListenContext, ListenerMode, ProxyIdentity } from './context.js';
+export { LISTENER_MODES } from './context.js';
 
 const kConn = Symbol('trellis.h1.downstream');
 const kUp = Symbol('trellis.h1.upstream');
 
-/** Envoy's response flags (istio-compat 3.3). */
-const NO_FLAGS = '-';
 
 interface Downstream {
   readonly socket: Socket;
@@ -127,8 +102,11 @@ function onDownstreamData(this: SocketWithConn, chunk: Buffer): void {
     forwardRequestBody(ex, chunk, 0);
     return;
   }
+  const partial = down.buf !== null;
   down.buf = down.buf === null ? chunk : Buffer.concat([down.buf, chunk]);
-  if (ex === null) processHead(down);
+  // A head can only complete when a line ends: re-parse a partial head only then (or when
+  // it outgrows the limit), so a client dripping its head byte by byte costs linear time.
+  if (ex === null && (!partial || chunk.includes(0x0a) || down.buf.length > DEFAULT_PARSE_LIMITS.maxHeadBytes)) processHead(down);
   else if (down.buf.length > 1_048_576) down.socket.pause(); // pipelined data waits its turn
 }
 
@@ -169,7 +147,7 @@ function processHead(down: Downstream): void {
 
 // ---- request ----
 
-function requestInfo(head: RequestHead, mode: ListenerMode): RequestInfo | undefined {
+function requestInfo(head: RequestHead): RequestInfo | undefined {
   let target = head.target;
   let authority = head.host ?? '';
   let scheme = 'http';
@@ -181,7 +159,6 @@ function requestInfo(head: RequestHead, mode: ListenerMode): RequestInfo | undef
     authority = m[2] as string;
     target = m[3] === '' ? '/' : (m[3] as string);
   }
-  void mode;
   const q = target.indexOf('?');
   return {
     method: head.method,
@@ -193,172 +170,43 @@ function requestInfo(head: RequestHead, mode: ListenerMode): RequestInfo | undef
   };
 }
 
-function portOf(authority: string, scheme: string): number {
-  const colon = authority.lastIndexOf(':');
-  if (colon > 0 && authority.indexOf(']') < colon) {
-    const p = Number(authority.slice(colon + 1));
-    if (Number.isInteger(p) && p > 0 && p < 65536) return p;
-  }
-  return scheme === 'https' ? 443 : 80;
-}
-
-function routeTableFor(snapshot: RuntimeSnapshot, ctx: ListenContext, port: number): RouteTable | undefined {
-  const listener = snapshot.listeners.get(ctx.listenerName);
-  if (listener === undefined) return undefined;
-  const chain = chooseChain(listener, ctx.mode === 'outbound' ? port : listener.port, undefined, undefined);
-  if (chain === null || chain.kind !== 'http') return undefined;
-  return chain.inline ?? snapshot.routes.get(chain.rds ?? '');
-}
-
 function startExchange(down: Downstream, head: RequestHead): void {
   const ctx = down.ctx;
   const ex = new Exchange(down, head);
   down.exchange = ex;
   if (ctx.draining) ex.keepAlive = false;
-  const info = requestInfo(head, ctx.mode);
+  const info = requestInfo(head);
   if (info === undefined || head.method === 'CONNECT' || head.upgrade !== undefined) {
     // CONNECT tunnels and protocol upgrades come with the TCP and WebSocket work.
     ex.reqDone = true;
     localReply(down, ex, 501, 'Not Implemented', NO_FLAGS, false);
     return;
   }
-  const snapshot = ctx.config.current;
-  const port = portOf(info.authority, info.scheme);
-  const table = routeTableFor(snapshot, ctx, port);
-  const match = table?.match(info);
-  if (match === undefined) {
+  const d = decide(ctx, info, down.socket.remoteAddress);
+  ex.destinationService = d.destinationService;
+  if (d.kind === 'local') {
     skipRequestBody(ex);
-    localReply(down, ex, 404, 'Not Found', 'NR', false);
+    ex.responseHeaders = d.responseHeaders;
+    localReply(down, ex, d.status, reasonOf(d.status), d.flag, false, d.body, d.headers);
     return;
   }
-  act(ex, match.action, info, snapshot, port);
-}
-
-function act(ex: Exchange, action: RouteAction, info: RequestInfo, snapshot: RuntimeSnapshot, port: number): void {
-  const down = ex.down;
-  if (action.kind === 'direct') {
-    skipRequestBody(ex);
-    ex.responseHeaders = action.responseHeaders;
-    localReply(down, ex, action.status, reasonOf(action.status), NO_FLAGS, false, action.body);
-    return;
-  }
-  if (action.kind === 'redirect') {
-    skipRequestBody(ex);
-    const scheme = action.scheme ?? info.scheme;
-    const host = action.host ?? info.authority.replace(/:\d+$/, '');
-    const defaultPort = scheme === 'https' ? 443 : 80;
-    const p = action.port ?? (action.host === null ? portOf(info.authority, info.scheme) : defaultPort);
-    let path = info.path;
-    if (action.path !== null) path = action.path;
-    else if (action.prefixRewrite !== null && action.matchedPrefix !== null) path = action.prefixRewrite + path.slice(action.matchedPrefix.length);
-    const query = action.stripQuery || info.query === '' ? '' : `?${info.query}`;
-    const location = `${scheme}://${host}${p === defaultPort ? '' : `:${p}`}${path}${query}`;
-    ex.responseHeaders = action.responseHeaders;
-    localReply(down, ex, action.status, reasonOf(action.status), NO_FLAGS, false, undefined, ['location', location]);
-    return;
-  }
-  forward(ex, action, info, snapshot, port);
-}
-
-function hashOf(action: ForwardAction, info: RequestInfo, socket: Socket): number | undefined {
-  const policies = action.hashPolicies;
-  if (policies === null) return undefined;
-  for (const p of policies) {
-    let key: string | undefined;
-    if (p.kind === 'header') key = headerOf(info.headers, p.name);
-    else if (p.kind === 'source-ip') key = socket.remoteAddress;
-    else if (p.kind === 'query') key = queryOf(info.query, p.name);
-    else if (p.kind === 'cookie') key = cookieOf(headerOf(info.headers, 'cookie'), p.name);
-    if (key !== undefined) return hashKey(key);
-  }
-  return undefined;
-}
-
-function headerOf(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
-  return undefined;
-}
-
-function queryOf(query: string, name: string): string | undefined {
-  for (const part of query.split('&')) {
-    const eq = part.indexOf('=');
-    if ((eq < 0 ? part : part.slice(0, eq)) === name) return eq < 0 ? '' : part.slice(eq + 1);
-  }
-  return undefined;
-}
-
-function cookieOf(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
-function forward(ex: Exchange, action: ForwardAction, info: RequestInfo, snapshot: RuntimeSnapshot, port: number): void {
-  const down = ex.down;
-  const target = pickTarget(action, Math.random());
-  ex.destinationService = serviceOfCluster(target.cluster);
-  const cluster = snapshot.clusters.get(target.cluster);
-  if (cluster === undefined) {
-    skipRequestBody(ex);
-    localReply(down, ex, 503, 'Service Unavailable', 'NC', false, Buffer.from('cluster not found'));
-    return;
-  }
-  let address: string;
-  let upstreamPort: number;
-  let endpoint: Endpoint | undefined;
-  if (cluster.kind === 'original-dst') {
-    // Passthrough: the destination the application asked for.
-    address = info.authority.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-    upstreamPort = port;
-  } else {
-    endpoint = cluster.picker.pick({ hash: hashOf(action, info, down.socket) });
-    if (endpoint === undefined) {
-      skipRequestBody(ex);
-      localReply(down, ex, 503, 'Service Unavailable', 'UH', false, Buffer.from('no healthy upstream'));
-      return;
-    }
-    address = endpoint.address;
-    upstreamPort = endpoint.port;
-  }
-  const upstream = down.ctx.config.upstream;
-  const pool = upstream.pool(address, upstreamPort);
-  if (endpoint !== undefined) {
-    ex.endpointState = upstream.state(endpoint.id);
+  const upstream = ctx.config.upstream;
+  if (d.endpoint !== undefined) {
+    ex.endpointState = upstream.state(d.endpoint.id);
     ex.endpointState.activeRequests++;
   }
-  ex.responseHeaders = action.responseHeaders;
-  ex.targetHeaders = target.responseHeaders;
-  ex.upHead = serializeRequestHead(ex.head.method, rewriteTarget(action, info), upstreamHeaders(ex, action, target.requestHeaders, info));
-  ex.connectTimeoutMs = cluster.connectTimeoutMs;
-  attachUpstream(ex, pool, cluster.connectTimeoutMs);
+  ex.responseHeaders = d.action.responseHeaders;
+  ex.targetHeaders = d.target.responseHeaders;
+  ex.upHead = serializeRequestHead(head.method, d.path, upstreamHeaders(ex, d, info));
+  ex.connectTimeoutMs = d.cluster.connectTimeoutMs;
+  attachUpstream(ex, upstream.pool(d.address, d.port), d.cluster.connectTimeoutMs);
 }
 
-function rewriteTarget(action: ForwardAction, info: RequestInfo): string {
-  const path = rewritePath(action, info.path);
-  return info.query === '' ? path : `${path}?${info.query}`;
-}
-
-function applyMutation(headers: string[], m: HeaderMutation | null): void {
-  if (m === null) return;
-  for (const name of m.remove) removeHeader(headers, name);
-  for (const a of m.add) {
-    if (a.overwrite) removeHeader(headers, a.name);
-    headers.push(a.name, a.value);
-  }
-}
-
-function removeHeader(headers: string[], name: string): void {
-  for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i] === name) headers.splice(i, 2);
-}
-
-function upstreamHeaders(ex: Exchange, action: ForwardAction, targetHeaders: HeaderMutation | null, info: RequestInfo): string[] {
+function upstreamHeaders(ex: Exchange, d: ForwardDecision, info: RequestInfo): string[] {
   const head = ex.head;
   const headers = stripHopByHop(head.headers, head.connectionTokens);
   removeHeader(headers, 'host');
-  headers.unshift('host', action.hostRewrite ?? info.authority);
+  headers.unshift('host', d.authority);
   if (head.chunked) headers.push('transfer-encoding', 'chunked');
   if (headerOf(headers, 'x-request-id') === undefined) headers.push('x-request-id', randomUUID());
   if (ex.down.ctx.mode === 'gateway') {
@@ -369,8 +217,8 @@ function upstreamHeaders(ex: Exchange, action: ForwardAction, targetHeaders: Hea
     headers.push('x-forwarded-for', xff === undefined ? remote : `${xff}, ${remote}`);
     if (headerOf(headers, 'x-forwarded-proto') === undefined) headers.push('x-forwarded-proto', info.scheme);
   }
-  applyMutation(headers, action.requestHeaders);
-  applyMutation(headers, targetHeaders);
+  applyMutation(headers, d.action.requestHeaders);
+  applyMutation(headers, d.target.requestHeaders);
   return headers;
 }
 
@@ -636,7 +484,7 @@ function reasonOf(status: number): string {
 }
 
 /** Answers from the proxy itself (Envoy's local replies), with the response flag recorded. */
-function localReply(down: Downstream, ex: Exchange | null, status: number, reason: string, flag: string, close: boolean, body?: Buffer, extra?: string[]): void {
+function localReply(down: Downstream, ex: Exchange | null, status: number, reason: string, flag: string, close: boolean, body?: Buffer, extra?: readonly string[]): void {
   const payload = body ?? Buffer.alloc(0);
   const headers = ['content-length', String(payload.length), 'content-type', 'text/plain', 'server', 'trellis'];
   if (extra !== undefined) headers.push(...extra);
@@ -666,57 +514,12 @@ function localReply(down: Downstream, ex: Exchange | null, status: number, reaso
   }
 }
 
-function serviceOfCluster(cluster: string): string {
-  const parts = cluster.split('|');
-  return parts.length === 4 ? (parts[3] as string) : 'unknown';
-}
-
 function finish(ex: Exchange): void {
   if (ex.series !== null) return; // recorded already
   if (ex.endpointState !== null) {
     ex.endpointState.activeRequests--;
     ex.endpointState = null;
   }
-  const ctx = ex.down.ctx;
-  const code = String(ex.status);
-  const service = ex.destinationService;
-  const key = `${service}|${code}|${ex.flags}`;
-  ex.series = ctx.metrics.http(key, () => labelsFor(ctx, service, code, ex.flags));
+  ex.series = httpSeries(ex.down.ctx, ex.destinationService, ex.status, ex.flags, 'http');
   ex.series.record(performance.now() - ex.start, ex.bytesIn, ex.bytesOut);
-}
-
-function labelsFor(ctx: ListenContext, service: string, code: string, flags: string): HttpLabels {
-  const id = ctx.identity;
-  const [serviceName = 'unknown', serviceNamespace = 'unknown'] = service === 'unknown' ? [] : service.split('.');
-  const self = {
-    workload: id.workload, namespace: id.namespace, principal: id.principal, app: id.app, version: id.version,
-  };
-  const outbound = ctx.mode !== 'inbound';
-  return {
-    reporter: outbound ? 'source' : 'destination',
-    source_workload: outbound ? self.workload : 'unknown',
-    source_canonical_service: outbound ? self.app : 'unknown',
-    source_canonical_revision: outbound ? self.version : 'latest',
-    source_workload_namespace: outbound ? self.namespace : 'unknown',
-    source_principal: outbound ? self.principal : 'unknown',
-    source_app: outbound ? self.app : 'unknown',
-    source_version: outbound ? self.version : 'unknown',
-    source_cluster: 'Kubernetes',
-    destination_workload: outbound ? 'unknown' : self.workload,
-    destination_workload_namespace: outbound ? serviceNamespace : self.namespace,
-    destination_principal: outbound ? 'unknown' : self.principal,
-    destination_app: outbound ? 'unknown' : self.app,
-    destination_version: outbound ? 'unknown' : self.version,
-    destination_service: service,
-    destination_canonical_service: outbound ? serviceName : self.app,
-    destination_canonical_revision: outbound ? 'latest' : self.version,
-    destination_service_name: serviceName,
-    destination_service_namespace: serviceNamespace,
-    destination_cluster: 'Kubernetes',
-    request_protocol: 'http',
-    response_code: code,
-    grpc_response_status: '',
-    response_flags: flags,
-    connection_security_policy: outbound ? 'unknown' : 'none',
-  };
 }

@@ -1,0 +1,29 @@
+/** What every connection of a listener shares, whatever its protocol. */
+import type { Socket } from 'node:net';
+import type { Logger } from '../../core/log.js';
+import type { RuntimeConfig } from '../config/runtime.js';
+import type { MetricsRegistry } from '../telemetry/metrics.js';
+
+export const LISTENER_MODES = { outbound: 'outbound', gateway: 'gateway', inbound: 'inbound' } as const;
+export type ListenerMode = (typeof LISTENER_MODES)[keyof typeof LISTENER_MODES];
+
+/** Who this proxy is, for metrics labels and forwarded headers. */
+export interface ProxyIdentity {
+  readonly workload: string;
+  readonly namespace: string;
+  readonly principal: string;
+  readonly app: string;
+  readonly version: string;
+}
+
+export interface ListenContext {
+  readonly config: RuntimeConfig;
+  readonly listenerName: string;
+  readonly mode: ListenerMode;
+  readonly identity: ProxyIdentity;
+  readonly metrics: MetricsRegistry;
+  readonly log: Logger;
+  /** Open downstream connections, for draining. */
+  readonly connections: Set<Socket>;
+  draining: boolean;
+}

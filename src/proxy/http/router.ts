@@ -1,0 +1,189 @@
+/**
+ * The protocol-independent half of an HTTP request's trip: from what was asked (method,
+ * authority, path, headers) to a decision — answer locally (404 NR, 503 UH/NC, a
+ * redirect or a direct response) or forward to one endpoint of one cluster, with the
+ * path and host rewritten. HTTP/1.1 and HTTP/2 listeners both call `decide()`.
+ */
+import type { ClusterRuntime } from '../config/clusters.js';
+import { chooseChain } from '../config/listeners.js';
+import type { RuntimeSnapshot } from '../config/runtime.js';
+import { type ForwardAction, type HeaderMutation, pickTarget, rewritePath, type WeightedTarget } from '../routing/route-action.js';
+import type { RequestInfo, RouteTable } from '../routing/route-table.js';
+import { hashKey } from '../upstream/lb/hash.js';
+import type { Endpoint } from '../upstream/lb/types.js';
+import type { ListenContext } from './context.js';
+
+/** Envoy's "no flags". */
+export const NO_FLAGS = '-';
+
+export interface LocalDecision {
+  readonly kind: 'local';
+  readonly status: number;
+  readonly flag: string;
+  readonly body: Buffer;
+  /** Extra response headers, flat. */
+  readonly headers: readonly string[];
+  readonly responseHeaders: HeaderMutation | null;
+  readonly destinationService: string;
+}
+
+export interface ForwardDecision {
+  readonly kind: 'forward';
+  readonly action: ForwardAction;
+  readonly target: WeightedTarget;
+  readonly cluster: ClusterRuntime;
+  readonly address: string;
+  readonly port: number;
+  /** Undefined for passthrough (original destination) clusters. */
+  readonly endpoint: Endpoint | undefined;
+  /** `outbound|9080|v1|reviews...` → `reviews.default.svc.cluster.local`. */
+  readonly destinationService: string;
+  /** Path and query after rewrites. */
+  readonly path: string;
+  /** The authority to send upstream (host rewrite applied). */
+  readonly authority: string;
+}
+
+export type Decision = LocalDecision | ForwardDecision;
+
+const EMPTY = Buffer.alloc(0);
+
+function local(status: number, flag: string, body: string | Buffer = EMPTY, headers: readonly string[] = [], responseHeaders: HeaderMutation | null = null, destinationService = 'unknown'): LocalDecision {
+  return { kind: 'local', status, flag, body: typeof body === 'string' ? Buffer.from(body) : body, headers, responseHeaders, destinationService };
+}
+
+/** The port a request is for: from its authority, else the scheme's default. */
+export function portOf(authority: string, scheme: string): number {
+  const colon = authority.lastIndexOf(':');
+  if (colon > 0 && authority.indexOf(']') < colon) {
+    const p = Number(authority.slice(colon + 1));
+    if (Number.isInteger(p) && p > 0 && p < 65536) return p;
+  }
+  return scheme === 'https' ? 443 : 80;
+}
+
+function hostOf(authority: string): string {
+  const colon = authority.lastIndexOf(':');
+  const host = colon > 0 && authority.indexOf(']') < colon ? authority.slice(0, colon) : authority;
+  return host.replace(/^\[|\]$/g, '');
+}
+
+/**
+ * The route table for a request on this listener: on the sidecar's outbound listener the
+ * filter chain is chosen by the request's destination port; on other listeners by the
+ * listener's own port.
+ */
+function routeTable(snapshot: RuntimeSnapshot, ctx: ListenContext, port: number): RouteTable | undefined {
+  const listener = snapshot.listeners.get(ctx.listenerName);
+  if (listener === undefined) return undefined;
+  const chain = chooseChain(listener, ctx.mode === 'outbound' ? port : listener.port, undefined, undefined);
+  if (chain === null || chain.kind !== 'http') return undefined;
+  return chain.inline ?? snapshot.routes.get(chain.rds ?? '');
+}
+
+export function headerOf(headers: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
+  return undefined;
+}
+
+function queryOf(query: string, name: string): string | undefined {
+  for (const part of query.split('&')) {
+    const eq = part.indexOf('=');
+    if ((eq < 0 ? part : part.slice(0, eq)) === name) return eq < 0 ? '' : part.slice(eq + 1);
+  }
+  return undefined;
+}
+
+function cookieOf(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** The consistent-hash key of a request, by the route's first hash policy that yields one. */
+function hashOf(action: ForwardAction, info: RequestInfo, remoteAddress: string | undefined): number | undefined {
+  const policies = action.hashPolicies;
+  if (policies === null) return undefined;
+  for (const p of policies) {
+    let key: string | undefined;
+    if (p.kind === 'header') key = headerOf(info.headers, p.name);
+    else if (p.kind === 'source-ip') key = remoteAddress;
+    else if (p.kind === 'query') key = queryOf(info.query, p.name);
+    else key = cookieOf(headerOf(info.headers, 'cookie'), p.name);
+    if (key !== undefined) return hashKey(key);
+  }
+  return undefined;
+}
+
+function serviceOfCluster(cluster: string): string {
+  const parts = cluster.split('|');
+  return parts.length === 4 ? (parts[3] as string) : 'unknown';
+}
+
+const REDIRECT_REASONS = 'location';
+
+export function decide(ctx: ListenContext, info: RequestInfo, remoteAddress: string | undefined): Decision {
+  const snapshot = ctx.config.current;
+  const port = portOf(info.authority, info.scheme);
+  const match = routeTable(snapshot, ctx, port)?.match(info);
+  if (match === undefined) return local(404, 'NR');
+  const action = match.action;
+  if (action.kind === 'direct') return local(action.status, NO_FLAGS, action.body, [], action.responseHeaders);
+  if (action.kind === 'redirect') {
+    const scheme = action.scheme ?? info.scheme;
+    const host = action.host ?? hostOf(info.authority);
+    const defaultPort = scheme === 'https' ? 443 : 80;
+    const p = action.port ?? (action.host === null ? port : defaultPort);
+    let path = info.path;
+    if (action.path !== null) path = action.path;
+    else if (action.prefixRewrite !== null && action.matchedPrefix !== null) path = action.prefixRewrite + path.slice(action.matchedPrefix.length);
+    const query = action.stripQuery || info.query === '' ? '' : `?${info.query}`;
+    return local(action.status, NO_FLAGS, EMPTY, [REDIRECT_REASONS, `${scheme}://${host}${p === defaultPort ? '' : `:${p}`}${path}${query}`], action.responseHeaders);
+  }
+  const target = pickTarget(action, Math.random());
+  const service = serviceOfCluster(target.cluster);
+  const cluster = snapshot.clusters.get(target.cluster);
+  if (cluster === undefined) return local(503, 'NC', 'cluster not found', [], action.responseHeaders, service);
+  let address: string;
+  let upstreamPort: number;
+  let endpoint: Endpoint | undefined;
+  if (cluster.kind === 'original-dst') {
+    address = hostOf(info.authority);
+    upstreamPort = port;
+  } else {
+    endpoint = cluster.picker.pick({ hash: hashOf(action, info, remoteAddress) });
+    if (endpoint === undefined) return local(503, 'UH', 'no healthy upstream', [], action.responseHeaders, service);
+    address = endpoint.address;
+    upstreamPort = endpoint.port;
+  }
+  const path = rewritePath(action, info.path);
+  return {
+    kind: 'forward',
+    action,
+    target,
+    cluster,
+    address,
+    port: upstreamPort,
+    endpoint,
+    destinationService: service,
+    path: info.query === '' ? path : `${path}?${info.query}`,
+    authority: action.hostRewrite ?? info.authority,
+  };
+}
+
+/** Applies a header mutation to a flat header list (names lower-case). */
+export function applyMutation(headers: string[], m: HeaderMutation | null): void {
+  if (m === null) return;
+  for (const name of m.remove) removeHeader(headers, name);
+  for (const a of m.add) {
+    if (a.overwrite) removeHeader(headers, a.name);
+    headers.push(a.name, a.value);
+  }
+}
+
+export function removeHeader(headers: string[], name: string): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i] === name) headers.splice(i, 2);
+}

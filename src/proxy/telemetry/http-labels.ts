@@ -1,0 +1,47 @@
+/**
+ * Istio's label values for one HTTP request, from the proxy's own identity and the
+ * destination service (istio-compat §3.1): `reporter` is `source` on sidecars' outbound
+ * side and on gateways, `destination` on the inbound side; missing peer information is
+ * `unknown`. Resolved once per (service, code, flags) and cached by the registry.
+ */
+import type { ListenContext } from '../http/context.js';
+import type { HttpLabels, HttpSeries } from './metrics.js';
+
+export function httpLabels(ctx: ListenContext, service: string, code: string, flags: string, protocol: string): HttpLabels {
+  const id = ctx.identity;
+  const [serviceName = 'unknown', serviceNamespace = 'unknown'] = service === 'unknown' ? [] : service.split('.');
+  const outbound = ctx.mode !== 'inbound';
+  return {
+    reporter: outbound ? 'source' : 'destination',
+    source_workload: outbound ? id.workload : 'unknown',
+    source_canonical_service: outbound ? id.app : 'unknown',
+    source_canonical_revision: outbound ? id.version : 'latest',
+    source_workload_namespace: outbound ? id.namespace : 'unknown',
+    source_principal: outbound ? id.principal : 'unknown',
+    source_app: outbound ? id.app : 'unknown',
+    source_version: outbound ? id.version : 'unknown',
+    source_cluster: 'Kubernetes',
+    destination_workload: outbound ? 'unknown' : id.workload,
+    destination_workload_namespace: outbound ? serviceNamespace : id.namespace,
+    destination_principal: outbound ? 'unknown' : id.principal,
+    destination_app: outbound ? 'unknown' : id.app,
+    destination_version: outbound ? 'unknown' : id.version,
+    destination_service: service,
+    destination_canonical_service: outbound ? serviceName : id.app,
+    destination_canonical_revision: outbound ? 'latest' : id.version,
+    destination_service_name: serviceName,
+    destination_service_namespace: serviceNamespace,
+    destination_cluster: 'Kubernetes',
+    request_protocol: protocol,
+    response_code: code,
+    grpc_response_status: '',
+    response_flags: flags,
+    connection_security_policy: outbound ? 'unknown' : 'none',
+  };
+}
+
+/** The series of a finished request; the key is cheap to build and cached series are reused. */
+export function httpSeries(ctx: ListenContext, service: string, status: number, flags: string, protocol: string): HttpSeries {
+  const code = String(status);
+  return ctx.metrics.http(`${protocol}|${service}|${code}|${flags}`, () => httpLabels(ctx, service, code, flags, protocol));
+}
