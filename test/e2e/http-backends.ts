@@ -1,6 +1,7 @@
 /** HTTP backends for end-to-end tests (test equipment; 127.0.0.1 only). */
 import { createServer, request, Agent, type IncomingHttpHeaders, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
+import { createHash } from 'node:crypto';
+import { createServer as createNetServer, type Socket } from 'node:net';
 
 export interface HttpBackend {
   readonly name: string;
@@ -64,4 +65,75 @@ export function send(port: number, target: string, headers: Record<string, strin
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/**
+ * A TCP echo server, and a WebSocket endpoint: an HTTP server that completes the RFC 6455
+ * handshake on Upgrade and then echoes every byte back (enough to show the proxy tunnels
+ * an upgraded connection both ways).
+ */
+export async function startEchoServers(): Promise<{ tcpPort: number; wsPort: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const tcp = createNetServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('data', (c) => s.write(c));
+    s.on('error', () => undefined);
+  });
+  const ws = createServer((_req, res) => res.writeHead(426).end());
+  ws.on('upgrade', (req, socket: Socket, head: Buffer) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    const key = String(req.headers['sec-websocket-key'] ?? '');
+    const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    if (head.length > 0) socket.write(head);
+    socket.on('data', (c) => socket.write(c));
+    socket.on('error', () => undefined);
+  });
+  await Promise.all([new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r)), new Promise<void>((r) => ws.listen(0, '127.0.0.1', r))]);
+  const port = (srv: { address(): unknown }) => ((srv.address() as { port: number }).port);
+  return {
+    tcpPort: port(tcp),
+    wsPort: port(ws),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await Promise.all([new Promise<void>((r) => tcp.close(() => r())), new Promise<void>((r) => ws.close(() => r()))]);
+    },
+  };
+}
+
+/** Opens a raw TCP connection, sends `first`, and collects what comes back until `until` matches. */
+export function rawExchange(port: number, first: string, until: RegExp, then?: (s: Socket, got: string) => void): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = createNetConnection(port);
+    let got = '';
+    let stage = 0;
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`timed out; got ${JSON.stringify(got)}`));
+    }, 10_000);
+    s.on('data', (c: Buffer) => {
+      got += c.toString('latin1');
+      if (stage === 0 && then !== undefined && /\r\n\r\n/.test(got)) {
+        stage = 1;
+        then(s, got);
+      }
+      if (until.test(got)) {
+        clearTimeout(timer);
+        s.destroy();
+        resolve(got);
+      }
+    });
+    s.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    s.write(first);
+  });
+}
+
+import { connect as netConnect } from 'node:net';
+function createNetConnection(port: number): Socket {
+  return netConnect(port, '127.0.0.1');
 }

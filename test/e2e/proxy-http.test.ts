@@ -12,12 +12,12 @@ import { after, before, describe, it } from 'node:test';
 import { ControlPlane } from '../../src/control-plane/control-plane.js';
 import { Logger } from '../../src/core/log.js';
 import { Proxy } from '../../src/proxy/proxy.js';
-import { freePort, type HttpBackend, keepAliveAgent, send, startHttpBackend } from './http-backends.js';
+import { freePort, type HttpBackend, keepAliveAgent, rawExchange, send, startEchoServers, startHttpBackend } from './http-backends.js';
 
 const log = new Logger({ level: 'warn' });
 const REVIEWS = 'reviews.default.svc.cluster.local';
 
-function config(backends: Record<string, HttpBackend>, gatewayPort: number): string {
+function config(backends: Record<string, HttpBackend>, gatewayPort: number, echo: { tcpPort: number; wsPort: number }): string {
   const we = (name: string, labels: string) => `---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
@@ -33,6 +33,26 @@ apiVersion: v1
 kind: Service
 metadata: {name: productpage}
 spec: {selector: {app: productpage}, ports: [{name: http, port: 9080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: tcp-echo}
+spec: {selector: {app: tcp-echo}, ports: [{name: tcp, port: 9000}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: chat}
+spec: {selector: {app: chat}, ports: [{name: http, port: 8000}]}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: tcp-echo}
+spec: {address: 127.0.0.1, ports: {tcp: ${echo.tcpPort}}, labels: {app: tcp-echo}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: chat}
+spec: {address: 127.0.0.1, ports: {http: ${echo.wsPort}}, labels: {app: chat}}
 ${we('reviews-v1', 'app: reviews, version: v1')}${we('reviews-v2', 'app: reviews, version: v2')}${we('productpage-v1', 'app: productpage, version: v1')}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -72,6 +92,8 @@ spec:
   http:
   - match: [{uri: {exact: /productpage}}, {uri: {prefix: /static}}]
     route: [{destination: {host: productpage, port: {number: 9080}}}]
+  - match: [{uri: {prefix: /chat}}]
+    route: [{destination: {host: chat, port: {number: 8000}}}]
 `;
 }
 
@@ -83,11 +105,13 @@ describe('HTTP/1.1 through Trellis proxies', { timeout: 120_000 }, () => {
   let sidecar: Proxy;
   let gatewayPort = 0;
   let sidecarPort = 0;
+  let echo: Awaited<ReturnType<typeof startEchoServers>>;
 
   before(async () => {
     for (const name of ['reviews-v1', 'reviews-v2', 'productpage-v1']) backends[name] = await startHttpBackend(name);
     gatewayPort = await freePort();
-    writeFileSync(join(dir, 'mesh.yaml'), config(backends, gatewayPort));
+    echo = await startEchoServers();
+    writeFileSync(join(dir, 'mesh.yaml'), config(backends, gatewayPort, echo));
     cp = new ControlPlane({ configDir: dir, xdsPort: 0, adminPort: 0, log });
     await cp.start();
     const common = { xds: `127.0.0.1:${cp.xdsPort}`, namespace: 'default', bind: '127.0.0.1', inboundPort: 0, adminPort: 0, statsPort: 0, log };
@@ -104,6 +128,7 @@ describe('HTTP/1.1 through Trellis proxies', { timeout: 120_000 }, () => {
     await Promise.all([gateway?.close(), sidecar?.close()]);
     await cp?.close();
     await Promise.all(Object.values(backends).map((b) => b.close()));
+    await echo?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -167,11 +192,27 @@ describe('HTTP/1.1 through Trellis proxies', { timeout: 120_000 }, () => {
     assert.equal((await send(gatewayPort, '/productpage')).status, 200);
   });
 
+  it('tunnels TCP through CONNECT to a TCP service', async () => {
+    const got = await rawExchange(sidecarPort, 'CONNECT tcp-echo:9000 HTTP/1.1\r\nHost: tcp-echo:9000\r\n\r\n', /ping-tcp/, (s) => s.write('ping-tcp'));
+    assert.match(got, /^HTTP\/1\.1 200 Connection Established\r\n\r\nping-tcp$/);
+    const unknown = await rawExchange(sidecarPort, 'CONNECT nowhere:9999 HTTP/1.1\r\nHost: nowhere:9999\r\n\r\n', /\r\n\r\n/);
+    assert.match(unknown, /^HTTP\/1\.1 (404|503) /);
+  });
+
+  it('upgrades to WebSocket through the gateway and tunnels both ways', async () => {
+    const req = 'GET /chat HTTP/1.1\r\nHost: chat.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+    const got = await rawExchange(gatewayPort, req, /hello-ws$/, (s) => s.write('hello-ws'));
+    assert.match(got, /^HTTP\/1\.1 101 /);
+    assert.match(got, /sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=\r\n/i);
+  });
+
   it('reports Istio standard metrics with response codes and flags', async () => {
     const res = await fetch(`http://127.0.0.1:${gateway.statsPort}/stats/prometheus`);
     const text = await res.text();
     assert.match(text, /istio_requests_total\{reporter="source",source_workload="ingressgateway".*destination_service="productpage\.default\.svc\.cluster\.local".*response_code="200".*response_flags="-".*\} \d+/);
     assert.match(text, /istio_requests_total\{.*response_code="404".*response_flags="NR".*\} 1/);
     assert.match(text, /istio_request_duration_milliseconds_bucket\{.*le="0\.5"\} \d+/);
+    const side = await (await fetch(`http://127.0.0.1:${sidecar.statsPort}/stats/prometheus`)).text();
+    assert.match(side, /istio_tcp_connections_opened_total\{reporter="source".*destination_service="tcp-echo\.default\.svc\.cluster\.local".*request_protocol="tcp".*\} 1/);
   });
 });

@@ -22,6 +22,8 @@ import { BodyFramer } from './h1-body.js';
 import { DEFAULT_PARSE_LIMITS, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './h1-parser.js';
 import { serializeRequestHead, serializeResponseHead, stripHopByHop } from './headers.js';
 import { applyMutation, decide, type ForwardDecision, headerOf, NO_FLAGS, removeHeader } from './router.js';
+import { handleConnect } from '../tcp/tcp-proxy.js';
+import { tunnel } from '../tcp/tunnel.js';
 
 export type { ListenContext, ListenerMode, ProxyIdentity } from './context.js';
 export { LISTENER_MODES } from './context.js';
@@ -172,14 +174,21 @@ function requestInfo(head: RequestHead): RequestInfo | undefined {
 
 function startExchange(down: Downstream, head: RequestHead): void {
   const ctx = down.ctx;
+  if (head.method === 'CONNECT') {
+    // The connection becomes a TCP tunnel: HTTP/1.1 processing ends here.
+    detachDownstream(down);
+    const rest = down.buf;
+    down.buf = null;
+    handleConnect(down.socket, ctx, head.target, rest);
+    return;
+  }
   const ex = new Exchange(down, head);
   down.exchange = ex;
   if (ctx.draining) ex.keepAlive = false;
   const info = requestInfo(head);
-  if (info === undefined || head.method === 'CONNECT' || head.upgrade !== undefined) {
-    // CONNECT tunnels and protocol upgrades come with the TCP and WebSocket work.
+  if (info === undefined) {
     ex.reqDone = true;
-    localReply(down, ex, 501, 'Not Implemented', NO_FLAGS, false);
+    localReply(down, ex, 400, 'Bad Request', 'DPE', true);
     return;
   }
   const d = decide(ctx, info, down.socket.remoteAddress);
@@ -208,6 +217,9 @@ function upstreamHeaders(ex: Exchange, d: ForwardDecision, info: RequestInfo): s
   removeHeader(headers, 'host');
   headers.unshift('host', d.authority);
   if (head.chunked) headers.push('transfer-encoding', 'chunked');
+  // An upgrade (WebSocket) keeps its hop-by-hop pair for the upstream (Istio enables
+  // websocket upgrades on every HTTP route).
+  if (head.upgrade !== undefined) headers.push('connection', 'upgrade', 'upgrade', head.upgrade);
   if (headerOf(headers, 'x-request-id') === undefined) headers.push('x-request-id', randomUUID());
   if (ex.down.ctx.mode === 'gateway') {
     // The edge proxy records the client (Envoy use_remote_address at gateways).
@@ -382,6 +394,10 @@ function onUpstreamData(this: UpstreamSocket, chunk: Buffer): void {
       return;
     }
     ex.resBuf = null;
+    if (r.head.status === 101 && ex.head.upgrade !== undefined) {
+      switchToTunnel(ex, up, buf, r.head);
+      return;
+    }
     if (r.head.status >= 100 && r.head.status < 200 && r.head.status !== 101) {
       // 1xx interim responses (100 Continue): pass through, keep waiting for the final one.
       writeDown(ex, buf.subarray(0, r.head.headBytes));
@@ -468,6 +484,41 @@ function afterExchange(ex: Exchange): void {
   }
   if (down.socket.isPaused()) down.socket.resume();
   if (down.buf !== null) processHead(down);
+}
+
+// ---- tunnels: CONNECT and upgrades ----
+
+function detachDownstream(down: Downstream): void {
+  down.socket.removeListener('data', onDownstreamData);
+  down.socket.removeListener('drain', onDownstreamDrain);
+}
+
+/** The upstream accepted the upgrade (101): both connections become a byte tunnel. */
+function switchToTunnel(ex: Exchange, up: UpstreamConnection, buf: Buffer, head: ResponseHead): void {
+  const down = ex.down;
+  const headers = stripHopByHop(head.headers, head.connectionTokens);
+  headers.push('connection', 'upgrade', 'upgrade', head.upgrade ?? ex.head.upgrade ?? '');
+  writeDown(ex, serializeResponseHead(101, head.reason === '' ? 'Switching Protocols' : head.reason, headers));
+  const s = up.socket as UpstreamSocket;
+  s.removeListener('data', onUpstreamData);
+  s.removeListener('drain', onUpstreamDrain);
+  s.removeListener('close', onUpstreamClose);
+  s.removeListener('timeout', onUpstreamTimeout);
+  up.dead = true; // never back to the pool
+  up.owner = null;
+  ex.up = null;
+  ex.status = 101;
+  ex.resDone = true;
+  ex.reqDone = true;
+  detachDownstream(down);
+  down.exchange = null;
+  if (head.headBytes < buf.length) down.socket.write(buf.subarray(head.headBytes));
+  if (down.buf !== null) {
+    s.write(down.buf);
+    down.buf = null;
+  }
+  finish(ex);
+  tunnel(down.socket, s, () => undefined);
 }
 
 // ---- local replies and accounting ----

@@ -5,7 +5,7 @@
  * `unknown`. Resolved once per (service, code, flags) and cached by the registry.
  */
 import type { ListenContext } from '../http/context.js';
-import type { HttpLabels, HttpSeries } from './metrics.js';
+import type { HttpLabels, HttpSeries, TcpSeries } from './metrics.js';
 
 export function httpLabels(ctx: ListenContext, service: string, code: string, flags: string, protocol: string): HttpLabels {
   const id = ctx.identity;
@@ -44,4 +44,9 @@ export function httpLabels(ctx: ListenContext, service: string, code: string, fl
 export function httpSeries(ctx: ListenContext, service: string, status: number, flags: string, protocol: string): HttpSeries {
   const code = String(status);
   return ctx.metrics.http(`${protocol}|${service}|${code}|${flags}`, () => httpLabels(ctx, service, code, flags, protocol));
+}
+
+/** The TCP series for connections to `service` (request_protocol tcp). */
+export function tcpSeries(ctx: ListenContext, service: string, flags: string): TcpSeries {
+  return ctx.metrics.tcp(`${service}|${flags}`, () => httpLabels(ctx, service, '', flags, 'tcp'));
 }

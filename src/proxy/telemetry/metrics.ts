@@ -22,6 +22,22 @@ export const HTTP_LABELS = [
 
 export type HttpLabels = Readonly<Record<(typeof HTTP_LABELS)[number], string>>;
 
+/** TCP metrics carry the HTTP labels without response_code and grpc_response_status. */
+export const TCP_LABELS = HTTP_LABELS.filter((l) => l !== 'response_code' && l !== 'grpc_response_status');
+
+/** One label set of the TCP metrics. */
+export class TcpSeries {
+  readonly labelText: string;
+  opened = 0;
+  closed = 0;
+  sent = 0;
+  received = 0;
+
+  constructor(labels: HttpLabels) {
+    this.labelText = TCP_LABELS.map((k) => `${k}="${escapeLabel(labels[k])}"`).join(',');
+  }
+}
+
 class Histogram {
   readonly counts: Float64Array;
   sum = 0;
@@ -62,6 +78,16 @@ function escapeLabel(v: string): string {
 
 export class MetricsRegistry {
   readonly #http = new Map<string, HttpSeries>();
+  readonly #tcp = new Map<string, TcpSeries>();
+
+  tcp(key: string, labels: () => HttpLabels): TcpSeries {
+    let s = this.#tcp.get(key);
+    if (s === undefined) {
+      s = new TcpSeries(labels());
+      this.#tcp.set(key, s);
+    }
+    return s;
+  }
 
   /** The series for a label set; `key` identifies it cheaply (callers cache it). */
   http(key: string, labels: () => HttpLabels): HttpSeries {
@@ -82,6 +108,15 @@ export class MetricsRegistry {
     histogram(out, 'istio_request_duration_milliseconds', series, (s) => s.duration);
     histogram(out, 'istio_request_bytes', series, (s) => s.requestBytes);
     histogram(out, 'istio_response_bytes', series, (s) => s.responseBytes);
+    const tcp = [...this.#tcp.values()];
+    const counter = (name: string, get: (s: TcpSeries) => number): void => {
+      out.push(`# TYPE ${name} counter`);
+      for (const s of tcp) out.push(`${name}{${s.labelText}} ${get(s)}`);
+    };
+    counter('istio_tcp_connections_opened_total', (s) => s.opened);
+    counter('istio_tcp_connections_closed_total', (s) => s.closed);
+    counter('istio_tcp_sent_bytes_total', (s) => s.sent);
+    counter('istio_tcp_received_bytes_total', (s) => s.received);
     return out.join('\n') + '\n';
   }
 }
