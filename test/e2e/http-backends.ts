@@ -1,20 +1,24 @@
 /** HTTP backends for end-to-end tests (test equipment; 127.0.0.1 only). */
 import { createServer, request, Agent, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createHash } from 'node:crypto';
+import { EventEmitter, once } from 'node:events';
 import { createServer as createNetServer, type Socket } from 'node:net';
 
 export interface HttpBackend {
   readonly name: string;
   readonly port: number;
   calls: number;
+  /** Emits `request` when a request's head arrives. */
+  readonly events: EventEmitter;
   close(): Promise<void>;
 }
 
 /** Answers JSON `{backend, method, path, headers}`; `/status/N` answers status N. */
 export async function startHttpBackend(name: string): Promise<HttpBackend> {
-  const backend = { name, port: 0, calls: 0, close: (): Promise<void> => Promise.resolve() };
+  const backend = { name, port: 0, calls: 0, events: new EventEmitter(), close: (): Promise<void> => Promise.resolve() };
   const server: Server = createServer((req, res) => {
     backend.calls++;
+    backend.events.emit('request', req.url);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -137,3 +141,5 @@ import { connect as netConnect } from 'node:net';
 function createNetConnection(port: number): Socket {
   return netConnect(port, '127.0.0.1');
 }
+
+export { once };

@@ -97,6 +97,15 @@ export function serveConnection(socket: Socket, ctx: ListenContext): void {
 
 function noop(): void {}
 
+/**
+ * Draining: a connection between requests is closed now; one with a request in flight
+ * closes after its response (which carries `Connection: close`).
+ */
+export function drainConnection(socket: Socket): void {
+  const down = (socket as SocketWithConn)[kConn];
+  if (down === undefined || down.exchange === null) socket.end();
+}
+
 function onDownstreamData(this: SocketWithConn, chunk: Buffer): void {
   const down = this[kConn] as Downstream;
   const ex = down.exchange;
@@ -139,7 +148,8 @@ function processHead(down: Downstream): void {
     if (r.kind === 'incomplete') return;
     if (r.kind === 'error') {
       down.buf = null;
-      localReply(down, null, r.status, r.reason, 'DPE', true);
+      // The reason phrase stays standard; the parser's explanation goes in the body.
+      localReply(down, null, r.status, reasonOf(r.status), 'DPE', true, Buffer.from(r.reason));
       return;
     }
     down.buf = r.head.headBytes < buf.length ? buf.subarray(r.head.headBytes) : null;
@@ -426,7 +436,7 @@ function startResponse(ex: Exchange, head: ResponseHead): void {
   headers.push('x-envoy-upstream-service-time', String(Math.round(performance.now() - ex.start)));
   applyMutation(headers, ex.responseHeaders);
   applyMutation(headers, ex.targetHeaders);
-  if (ex.resFramer.untilClose || !head.keepAlive) ex.keepAlive = ex.keepAlive && !ex.resFramer.untilClose;
+  if (ex.resFramer.untilClose || ex.down.ctx.draining) ex.keepAlive = false;
   if (!ex.keepAlive) headers.push('connection', 'close');
   writeDown(ex, serializeResponseHead(head.status, head.reason === '' ? reasonOf(head.status) : head.reason, headers));
 }
