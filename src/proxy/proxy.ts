@@ -9,10 +9,13 @@ import type { Logger } from '../core/log.js';
 import { spiffeUri } from '../core/spiffe.js';
 import { TYPE_URLS } from '../xds/type-urls.js';
 import { RuntimeConfig, type RuntimeSnapshot } from './config/runtime.js';
-import { type ListenContext, type ListenerMode, serveConnection } from './http/h1-proxy.js';
+import { drainConnection, type ListenContext, type ListenerMode, serveConnection } from './http/h1-proxy.js';
 import { MetricsRegistry } from './telemetry/metrics.js';
 import { LoadBalancerRegistry, registerBuiltinLoadBalancers } from './upstream/lb/registry.js';
 import { XdsClient } from './xds-client.js';
+
+/** Istio's default terminationDrainDuration. */
+export const DRAIN_TIMEOUT_MS = 5_000;
 
 export const PROXY_TYPES = { sidecar: 'sidecar', router: 'router' } as const;
 export type ProxyType = (typeof PROXY_TYPES)[keyof typeof PROXY_TYPES];
@@ -138,13 +141,28 @@ export class Proxy {
     this.xds.start();
   }
 
-  /** Stops accepting, lets in-flight requests finish (connections close after their response), then closes. */
-  async drain(): Promise<void> {
+  /**
+   * Stops accepting, closes idle connections, lets in-flight requests finish (their
+   * responses carry `Connection: close`), and after `timeoutMs` (Istio's
+   * terminationDrainDuration, 5 s) closes what is left.
+   */
+  async drain(timeoutMs = DRAIN_TIMEOUT_MS): Promise<void> {
     for (const l of this.#listeners.values()) {
       l.ctx.draining = true;
-      l.server.close();
+      if (l.server.listening) l.server.close();
+      for (const s of l.ctx.connections) drainConnection(s);
     }
-    await Promise.all([...this.#listeners.values()].map((l) => waitForConnections(l.ctx.connections)));
+    const all = [...this.#listeners.values()].flatMap((l) => [...l.ctx.connections]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.#listeners.values()].map((l) => waitForConnections(l.ctx.connections))),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
+    for (const s of all) if (!s.destroyed) s.destroy();
   }
 
   async close(): Promise<void> {
