@@ -6,9 +6,8 @@ import { statSync } from 'node:fs';
 import { ControlPlane, DEFAULT_ADMIN_PORT, DEFAULT_XDS_PORT } from '../control-plane/control-plane.js';
 import { parseDuration } from '../core/duration.js';
 import { TrellisError } from '../core/errors.js';
-import { LOG_LEVELS, Logger, type LogFormat, type LogLevel } from '../core/log.js';
 import { DEFAULT_TRUST_DOMAIN } from '../core/spiffe.js';
-import { type Command, parseFlags } from './command.js';
+import { type Command, LOG_FLAGS, LOG_FLAGS_USAGE, loggerFromFlags, parseFlags, portFlag, untilSignal } from './command.js';
 
 const USAGE = `Usage: trellis control-plane --config <dir> [flags]
 
@@ -23,17 +22,9 @@ Flags:
       --host ADDRESS           Address to listen on (default 127.0.0.1)
       --trust-domain DOMAIN    SPIFFE trust domain (default ${DEFAULT_TRUST_DOMAIN})
       --registration-ttl DUR   How long a registration lives without heartbeats (default 10s)
-      --log-level LEVEL        debug|info|warn|error (default info)
-      --log-format FORMAT      text|json (default text)
+${LOG_FLAGS_USAGE}
   -h, --help                   Show this help
 `;
-
-function portFlag(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new TrellisError('TRELLIS_CLI_USAGE', `--${name} must be a port number (got "${value}")`);
-  return n;
-}
 
 export const controlPlaneCommand: Command = {
   summary: 'Run the control plane (xDS server, registry, admin API)',
@@ -46,8 +37,7 @@ export const controlPlaneCommand: Command = {
       host: { type: 'string', default: '127.0.0.1' },
       'trust-domain': { type: 'string', default: DEFAULT_TRUST_DOMAIN },
       'registration-ttl': { type: 'string', default: '10s' },
-      'log-level': { type: 'string', default: 'info' },
-      'log-format': { type: 'string', default: 'text' },
+      ...LOG_FLAGS,
       help: { type: 'boolean', short: 'h', default: false },
     }, USAGE);
     if (values.help === true) {
@@ -63,11 +53,7 @@ export const controlPlaneCommand: Command = {
     }
     const ttl = parseDuration(values['registration-ttl'] as string);
     if (!ttl.ok || ttl.ms <= 0) throw new TrellisError('TRELLIS_CLI_USAGE', `--registration-ttl must be a positive duration such as 10s (got "${values['registration-ttl']}")`);
-    const level = values['log-level'] as string;
-    if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new TrellisError('TRELLIS_CLI_USAGE', `--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-    const format = values['log-format'] as string;
-    if (format !== 'text' && format !== 'json') throw new TrellisError('TRELLIS_CLI_USAGE', '--log-format must be text or json');
-    const log = new Logger({ level: level as LogLevel, format: format as LogFormat, sink: io.stderr });
+    const log = loggerFromFlags(values, io);
     const cp = new ControlPlane({
       configDir: dir,
       host: values.host as string,
@@ -79,15 +65,7 @@ export const controlPlaneCommand: Command = {
     });
     await cp.start();
     io.stdout.write(`trellis control-plane: xDS on ${values.host}:${cp.xdsPort}, admin API on http://${values.host}:${cp.adminPort}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await untilSignal();
     log.info('shutting down');
     await cp.close();
     return 0;

@@ -1,8 +1,7 @@
 /** `trellis proxy`: runs a sidecar or gateway proxy against a control plane, until SIGTERM (drains) or SIGINT. */
 import { TrellisError } from '../core/errors.js';
-import { LOG_LEVELS, Logger, type LogFormat, type LogLevel } from '../core/log.js';
 import { Proxy, type ProxyType } from '../proxy/proxy.js';
-import { type Command, parseFlags } from './command.js';
+import { type Command, LOG_FLAGS, LOG_FLAGS_USAGE, loggerFromFlags, parseFlags, portFlag, untilSignal } from './command.js';
 
 const USAGE = `Usage: trellis proxy --xds <host:port> --type sidecar|router --id <id> [flags]
 
@@ -21,17 +20,9 @@ Flags:
       --inbound-port PORT      Sidecar inbound listener (default 15006)
       --admin-port PORT        Admin port: /ready /config_dump /clusters /stats /drain (default 15000)
       --stats-port PORT        Prometheus port: /stats/prometheus (default 15090)
-      --log-level LEVEL        debug|info|warn|error (default info)
-      --log-format FORMAT      text|json (default text)
+${LOG_FLAGS_USAGE}
   -h, --help                   Show this help
 `;
-
-function port(name: string, v: string | undefined, fallback: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new TrellisError('TRELLIS_CLI_USAGE', `--${name} must be a port number (got "${v}")`);
-  return n;
-}
 
 export function parseLabels(text: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -60,8 +51,7 @@ export const proxyCommand: Command = {
       'inbound-port': { type: 'string' },
       'admin-port': { type: 'string' },
       'stats-port': { type: 'string' },
-      'log-level': { type: 'string', default: 'info' },
-      'log-format': { type: 'string', default: 'text' },
+      ...LOG_FLAGS,
       help: { type: 'boolean', short: 'h', default: false },
     }, USAGE);
     if (values.help === true) {
@@ -72,11 +62,7 @@ export const proxyCommand: Command = {
     if (values.id === undefined) throw new TrellisError('TRELLIS_CLI_USAGE', `--id is required\n\n${USAGE}`);
     const type = values.type as string;
     if (type !== 'sidecar' && type !== 'router') throw new TrellisError('TRELLIS_CLI_USAGE', `--type must be sidecar or router (got "${type}")`);
-    const level = values['log-level'] as string;
-    if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new TrellisError('TRELLIS_CLI_USAGE', `--log-level must be one of ${LOG_LEVELS.join(', ')}`);
-    const format = values['log-format'] as string;
-    if (format !== 'text' && format !== 'json') throw new TrellisError('TRELLIS_CLI_USAGE', '--log-format must be text or json');
-    const log = new Logger({ level: level as LogLevel, format: format as LogFormat, sink: io.stderr }).child({ proxy: values.id });
+    const log = loggerFromFlags(values, io).child({ proxy: values.id });
     const proxy = new Proxy({
       xds: values.xds,
       type: type as ProxyType,
@@ -85,25 +71,15 @@ export const proxyCommand: Command = {
       serviceAccount: values['service-account'] as string,
       labels: parseLabels(values.labels as string),
       bind: values.bind as string,
-      outboundPort: port('outbound-port', values['outbound-port'], 15001),
-      inboundPort: port('inbound-port', values['inbound-port'], 15006),
-      adminPort: port('admin-port', values['admin-port'], 15000),
-      statsPort: port('stats-port', values['stats-port'], 15090),
+      outboundPort: portFlag('outbound-port', values['outbound-port'], 15001),
+      inboundPort: portFlag('inbound-port', values['inbound-port'], 15006),
+      adminPort: portFlag('admin-port', values['admin-port'], 15000),
+      statsPort: portFlag('stats-port', values['stats-port'], 15090),
       log,
     });
     await proxy.start();
     io.stdout.write(`trellis proxy ${values.id}: admin on http://${values.bind}:${proxy.adminPort}, metrics on http://${values.bind}:${proxy.statsPort}/stats/prometheus\n`);
-    const signal = await new Promise<string>((resolve) => {
-      const on = (s: string) => () => {
-        process.off('SIGINT', onInt);
-        process.off('SIGTERM', onTerm);
-        resolve(s);
-      };
-      const onInt = on('SIGINT');
-      const onTerm = on('SIGTERM');
-      process.on('SIGINT', onInt);
-      process.on('SIGTERM', onTerm);
-    });
+    const signal = await untilSignal();
     log.info(signal === 'SIGTERM' ? 'draining' : 'shutting down');
     await proxy.close();
     return 0;

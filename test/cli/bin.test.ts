@@ -1,6 +1,9 @@
 /** The `trellis` executable as a user runs it: real process, exit status, streams. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ROOT } from '../helpers.js';
@@ -72,5 +75,56 @@ describe('trellis executable', () => {
     assert.match(analyzeHelp.stdout, /--failure-threshold/);
     const version = await trellis(['version']);
     assert.match(version.stdout, /^trellis \d+\.\d+\.\d+\n$/);
+  });
+
+  it('reports missing required flags of control-plane and proxy', async () => {
+    const cp = await trellis(['control-plane']);
+    assert.equal(cp.status, 2);
+    assert.match(cp.stderr, /--config is required/);
+    const missing = await trellis(['control-plane', '--config', 'no/such/dir']);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /TRELLIS_CLI_PATH_NOT_FOUND/);
+    const proxy = await trellis(['proxy', '--id', 'x']);
+    assert.equal(proxy.status, 2);
+    assert.match(proxy.stderr, /--xds is required/);
+    const badPort = await trellis(['proxy', '--xds', '127.0.0.1:1', '--id', 'x', '--admin-port', '99999']);
+    assert.equal(badPort.status, 2);
+    assert.match(badPort.stderr, /--admin-port must be a port number/);
+  });
+
+  it('runs the control plane and a proxy as processes, ready over their admin ports, and stops them with SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trellis-bin-'));
+    const procs: ReturnType<typeof spawn>[] = [];
+    const start = async (args: string[], pattern: RegExp): Promise<RegExpMatchArray> => {
+      const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      procs.push(child);
+      let out = '';
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no match for ${pattern} in ${out}`)), 20_000);
+        child.stdout?.on('data', (c: Buffer) => {
+          out += c.toString();
+          const m = pattern.exec(out);
+          if (m !== null) {
+            clearTimeout(timer);
+            resolve(m);
+          }
+        });
+      });
+    };
+    try {
+      const cp = await start(['control-plane', '--config', dir, '--xds-port', '0', '--admin-port', '0', '--log-level', 'warn'], /xDS on 127\.0\.0\.1:(\d+), admin API on (http:\/\/127\.0\.0\.1:\d+)/);
+      assert.equal((await fetch(`${cp[2]}/healthz/ready`)).status, 200);
+      const proxy = await start(['proxy', '--xds', `127.0.0.1:${cp[1]}`, '--id', 'bin-test', '--outbound-port', '0', '--admin-port', '0', '--stats-port', '0', '--log-level', 'warn'], /admin on (http:\/\/127\.0\.0\.1:\d+)/);
+      const adminUrl = proxy[1] as string;
+      assert.ok([200, 503].includes((await fetch(`${adminUrl}/ready`)).status));
+      for (const child of [...procs].reverse()) {
+        child.kill('SIGTERM');
+        const [code] = (await once(child, 'exit')) as [number | null];
+        assert.equal(code, 0);
+      }
+    } finally {
+      for (const child of procs) if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
