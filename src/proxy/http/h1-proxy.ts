@@ -71,6 +71,8 @@ class Exchange {
   upHead: Buffer | null = null;
   responseHeaders: HeaderMutation | null = null;
   targetHeaders: HeaderMutation | null = null;
+  /** A response head waiting to go out with the first body bytes (one write, not two). */
+  pendingDown: Buffer | null = null;
 
   constructor(down: Downstream, head: RequestHead) {
     this.down = down;
@@ -417,6 +419,7 @@ function onUpstreamData(this: UpstreamSocket, chunk: Buffer): void {
     startResponse(ex, r.head);
     if (r.head.headBytes < buf.length) forwardResponseBody(ex, buf, r.head.headBytes);
     else if (ex.resFramer !== null && !ex.resFramer.untilClose && bodylessResponse(ex)) completeResponse(ex);
+    flushPendingDown(ex);
     return;
   }
   forwardResponseBody(ex, chunk, 0);
@@ -438,7 +441,9 @@ function startResponse(ex: Exchange, head: ResponseHead): void {
   applyMutation(headers, ex.targetHeaders);
   if (ex.resFramer.untilClose || ex.down.ctx.draining) ex.keepAlive = false;
   if (!ex.keepAlive) headers.push('connection', 'close');
-  writeDown(ex, serializeResponseHead(head.status, head.reason === '' ? reasonOf(head.status) : head.reason, headers));
+  const out = serializeResponseHead(head.status, head.reason === '' ? reasonOf(head.status) : head.reason, headers);
+  ex.bytesOut += out.length;
+  ex.pendingDown = out;
 }
 
 function forwardResponseBody(ex: Exchange, buf: Buffer, start: number): void {
@@ -457,12 +462,30 @@ function forwardResponseBody(ex: Exchange, buf: Buffer, start: number): void {
   if (r.done) completeResponse(ex);
 }
 
+/** Small first body pieces travel with the head in one write: a syscall is most of a small request's cost. */
+const JOIN_LIMIT = 16 * 1024;
+
 function writeDown(ex: Exchange, data: Buffer): void {
   ex.bytesOut += data.length;
-  if (!ex.down.closed && !ex.down.socket.write(data) && ex.up !== null) ex.up.socket.pause();
+  let out = data;
+  const head = ex.pendingDown;
+  if (head !== null) {
+    ex.pendingDown = null;
+    if (data.length <= JOIN_LIMIT) out = Buffer.concat([head, data], head.length + data.length);
+    else if (!ex.down.closed) ex.down.socket.write(head);
+  }
+  if (!ex.down.closed && !ex.down.socket.write(out) && ex.up !== null) ex.up.socket.pause();
+}
+
+function flushPendingDown(ex: Exchange): void {
+  const head = ex.pendingDown;
+  if (head === null) return;
+  ex.pendingDown = null;
+  if (!ex.down.closed && !ex.down.socket.write(head) && ex.up !== null) ex.up.socket.pause();
 }
 
 function completeResponse(ex: Exchange): void {
+  flushPendingDown(ex);
   ex.resDone = true;
   const up = ex.up;
   const upHead = ex.resHead as ResponseHead;
@@ -479,6 +502,7 @@ function completeResponse(ex: Exchange): void {
 }
 
 function endDownstreamResponse(ex: Exchange): void {
+  flushPendingDown(ex);
   finish(ex);
   if (ex.reqDone) afterExchange(ex);
 }
