@@ -73,6 +73,8 @@ class Exchange {
   targetHeaders: HeaderMutation | null = null;
   /** A response head waiting to go out with the first body bytes (one write, not two). */
   pendingDown: Buffer | null = null;
+  /** The same for the request head and the body bytes that came with it. */
+  pendingUp: Buffer | null = null;
 
   constructor(down: Downstream, head: RequestHead) {
     this.down = down;
@@ -267,7 +269,7 @@ function attachUpstream(ex: Exchange, pool: EndpointPool, connectTimeoutMs: numb
   up.requests++;
   ex.up = up;
   ex.retriedStale = !reused; // only a reused keep-alive connection may be stale
-  const ok = up.socket.write(ex.upHead as Buffer);
+  ex.pendingUp = ex.upHead;
   const rest = ex.down.buf;
   if (ex.reqFramer.untilClose === false && rest !== null && !ex.reqDone) {
     ex.down.buf = null;
@@ -275,7 +277,11 @@ function attachUpstream(ex: Exchange, pool: EndpointPool, connectTimeoutMs: numb
   } else if (!ex.reqDone && isBodyless(ex)) {
     ex.reqDone = true;
   }
-  if (!ok) ex.down.socket.pause();
+  const head = ex.pendingUp;
+  if (head !== null) {
+    ex.pendingUp = null;
+    if (!up.socket.write(head)) ex.down.socket.pause();
+  }
 }
 
 function isBodyless(ex: Exchange): boolean {
@@ -299,7 +305,16 @@ function forwardRequestBody(ex: Exchange, chunk: Buffer, start: number): void {
     return;
   }
   ex.bytesIn += r.consumed;
-  if (r.consumed > 0 && ex.up !== null && !ex.up.socket.write(chunk.subarray(start, start + r.consumed))) ex.down.socket.pause();
+  if (r.consumed > 0 && ex.up !== null) {
+    let out = chunk.subarray(start, start + r.consumed);
+    const head = ex.pendingUp;
+    if (head !== null) {
+      ex.pendingUp = null;
+      if (out.length <= JOIN_LIMIT) out = Buffer.concat([head, out], head.length + out.length);
+      else ex.up.socket.write(head);
+    }
+    if (!ex.up.socket.write(out)) ex.down.socket.pause();
+  }
   if (r.done) {
     ex.reqDone = true;
     const after = start + r.consumed;
