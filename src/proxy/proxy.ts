@@ -4,12 +4,15 @@
  * and removes them; a removed listener stops accepting and its connections finish.
  */
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Logger } from '../core/log.js';
 import { spiffeUri } from '../core/spiffe.js';
 import { TYPE_URLS } from '../xds/type-urls.js';
 import { RuntimeConfig, type RuntimeSnapshot } from './config/runtime.js';
 import { drainConnection, type ListenContext, type ListenerMode, serveConnection } from './http/h1-proxy.js';
+import { drainH2Connection, H2Listener } from './http/h2/h2-server.js';
+import { sniffConnection, type SniffHandlers } from './http/h2/h2-sniff.js';
+import { createListener, type Listener, nativeUnavailableReason } from './listener/fast-accept.js';
 import { MetricsRegistry } from './telemetry/metrics.js';
 import { LoadBalancerRegistry, registerBuiltinLoadBalancers } from './upstream/lb/registry.js';
 import { XdsClient } from './xds-client.js';
@@ -39,7 +42,9 @@ export interface ProxyOptions {
 }
 
 interface BoundListener {
-  readonly server: Server;
+  /** null while binding. */
+  listener: Listener | null;
+  closed: boolean;
   readonly ctx: ListenContext;
   port: number;
 }
@@ -99,7 +104,7 @@ export class Proxy {
     return new Promise((resolve, reject) => {
       const check = (): boolean => {
         const s = this.config.current;
-        if (!done(s) || [...this.#listeners.values()].some((l) => !l.server.listening)) return false;
+        if (!done(s) || [...this.#listeners.values()].some((l) => l.listener === null)) return false;
         clearTimeout(timer);
         off();
         this.#bound.delete(check);
@@ -149,8 +154,9 @@ export class Proxy {
   async drain(timeoutMs = DRAIN_TIMEOUT_MS): Promise<void> {
     for (const l of this.#listeners.values()) {
       l.ctx.draining = true;
-      if (l.server.listening) l.server.close();
-      for (const s of l.ctx.connections) drainConnection(s);
+      l.closed = true;
+      l.listener?.close();
+      for (const s of l.ctx.connections) if (!drainH2Connection(s)) drainConnection(s);
     }
     const all = [...this.#listeners.values()].flatMap((l) => [...l.ctx.connections]);
     let timer: NodeJS.Timeout | undefined;
@@ -199,7 +205,8 @@ export class Proxy {
     for (const [name, bound] of this.#listeners) {
       if (wanted.has(name)) continue;
       bound.ctx.draining = true;
-      bound.server.close();
+      bound.closed = true;
+      bound.listener?.close();
       this.#listeners.delete(name);
       this.#log.info('listener removed: draining', { listener: name });
     }
@@ -220,19 +227,32 @@ export class Proxy {
       connections: new Set<Socket>(),
       draining: false,
     };
-    const server = createServer({ noDelay: true }, (socket) => serveConnection(socket, ctx));
-    const bound: BoundListener = { server, ctx, port };
+    // HTTP/2 clients with prior knowledge (h2c) are told apart by their preface.
+    const h2 = new H2Listener(ctx);
+    const protocols: SniffHandlers = { connections: ctx.connections, h1: (socket) => serveConnection(socket, ctx), h2: (socket) => h2.accept(socket) };
+    const bound: BoundListener = { listener: null, closed: false, ctx, port };
     this.#listeners.set(name, bound);
-    server.on('error', (err) => {
-      this.#log.error('listener failed', { listener: name, port, err });
-      this.#listeners.delete(name);
-    });
-    server.listen(port, this.options.bind, () => {
-      const addr = server.address();
-      bound.port = typeof addr === 'object' && addr !== null ? addr.port : port;
-      this.#log.info('listening', { listener: name, address: `${this.options.bind}:${bound.port}`, mode });
-      for (const check of [...this.#bound]) check();
-    });
+    // The native helper drains the accept queue in one loop turn (Node 20 accepts one
+    // connection per turn: 1,000 clients at once overflowed the backlog); it falls back
+    // to node:net where it is not built.
+    createListener(this.options.bind, port, (socket) => sniffConnection(socket, protocols), {
+      onError: (err) => this.#log.warn('accept failed', { listener: name, err }),
+    }).then(
+      (listener) => {
+        if (bound.closed) {
+          listener.close(); // removed while binding
+          return;
+        }
+        bound.listener = listener;
+        bound.port = listener.port;
+        this.#log.info('listening', { listener: name, address: `${this.options.bind}:${listener.port}`, mode, nativeAccept: listener.native, ...(listener.native ? {} : { why: nativeUnavailableReason }) });
+        for (const check of [...this.#bound]) check();
+      },
+      (err: unknown) => {
+        this.#log.error('listener failed', { listener: name, port, err });
+        if (this.#listeners.get(name) === bound) this.#listeners.delete(name);
+      },
+    );
   }
 
   #adminRequest(method: string, url: string, res: import('node:http').ServerResponse): void {

@@ -1,7 +1,16 @@
 /** Translation, checked as xDS resources: every field the control-plane issue lists. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import protobuf from 'protobufjs';
+import { HTTP_PROTOCOL_OPTIONS } from '../../src/control-plane/translate/clusters.js';
 import { consistencyProblems, translate, type Translation } from '../../src/control-plane/translate/index.js';
+import { decodeAny, encodeResource } from '../../src/xds/any.js';
+import type { Cluster, Cluster__Output } from '../../src/xds/generated/envoy/config/cluster/v3/Cluster.js';
+import { xdsIncludeDirs } from '../../src/xds/protos.js';
+import { TYPE_URLS } from '../../src/xds/type-urls.js';
 import { BOOKINFO, meshOf, node } from './mesh-fixture.js';
 
 const RDS_9080 = '9080';
@@ -108,6 +117,91 @@ spec:
     const g = translate(meshOf(BOOKINFO), node('grpc'));
     assert.equal(cluster(g, `outbound|9080||${REVIEWS}`).lb_policy, 'ROUND_ROBIN');
     assert.ok(!g.clusters.some((c) => c.name === 'PassthroughCluster'));
+  });
+});
+
+/** Envoy's HttpProtocolOptions type, loaded from its .proto (Trellis itself does not load it). */
+function httpProtocolOptionsType(): protobuf.Type {
+  const root = new protobuf.Root();
+  const dirs = [...xdsIncludeDirs(), dirname(createRequire(import.meta.url).resolve('protobufjs/package.json'))];
+  const fallback = root.resolvePath.bind(root);
+  root.resolvePath = (origin, target) => dirs.map((d) => join(d, target)).find((f) => existsSync(f)) ?? fallback(origin, target);
+  root.loadSync('envoy/extensions/upstreams/http/v3/http_protocol_options.proto', { keepCase: true });
+  return root.lookupType(HTTP_PROTOCOL_OPTIONS);
+}
+
+/** A cluster's HttpProtocolOptions, decoded with the real proto; undefined when it has none. */
+function protocolOptions(c: Cluster): Record<string, unknown> | undefined {
+  const any = c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS] as { type_url: string; value: Uint8Array } | undefined;
+  if (any === undefined) return undefined;
+  assert.equal(any.type_url, `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`);
+  const type = httpProtocolOptionsType();
+  return type.toObject(type.decode(any.value), { defaults: false, oneofs: true }) as Record<string, unknown>;
+}
+
+describe('translate: upstream HTTP protocol (HTTP/2 for http2, grpc and grpc-web ports)', () => {
+  const SERVICES = `
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec:
+  selector: {app: echo}
+  ports: [{name: grpc, port: 50051}, {name: http2-alt, port: 8081}, {name: web, port: 8082, appProtocol: grpc-web}, {name: http, port: 8080}, {name: custom, port: 9000}]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: echo-v1}
+spec: {address: 127.0.0.41, labels: {app: echo, version: v1}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo}
+spec:
+  host: echo
+  subsets: [{name: v1, labels: {version: v1}}]
+`;
+  const ECHO = 'echo.default.svc.cluster.local';
+  const H2 = { explicit_http_config: { http2_protocol_options: {}, protocol_config: 'http2_protocol_options' }, upstream_protocol_options: 'explicit_http_config' };
+  const DOWNSTREAM = { use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} }, upstream_protocol_options: 'use_downstream_protocol_config' };
+
+  it('marks http2, grpc and grpc-web ports (by name or appProtocol) HTTP/2, subsets included, as Istio does', () => {
+    const t = translate(meshOf(SERVICES), node('sidecar'));
+    for (const name of [`outbound|50051||${ECHO}`, `outbound|50051|v1|${ECHO}`, `outbound|8081||${ECHO}`, `outbound|8082|v1|${ECHO}`]) {
+      assert.deepEqual(protocolOptions(cluster(t, name)), H2, name);
+    }
+    assert.equal(cluster(t, `outbound|8080||${ECHO}`).typed_extension_protocol_options, undefined, 'http ports stay HTTP/1.1');
+    assert.deepEqual(protocolOptions(cluster(t, `outbound|9000||${ECHO}`)), DOWNSTREAM, 'auto-detected ports use the client protocol');
+    const gateway = translate(meshOf(SERVICES), node('router'));
+    assert.deepEqual(protocolOptions(cluster(gateway, `outbound|50051||${ECHO}`)), H2);
+  });
+
+  it('leaves the options out for proxyless gRPC', () => {
+    const g = translate(meshOf(SERVICES), node('grpc'));
+    assert.ok(g.clusters.every((c) => c.typed_extension_protocol_options === undefined));
+  });
+
+  it('applies h2UpgradePolicy, useClientProtocol and maxConcurrentStreams from the DestinationRule', () => {
+    const t = translate(meshOf(SERVICES.replace('subsets: [{name: v1, labels: {version: v1}}]', `trafficPolicy:
+    connectionPool: {http: {h2UpgradePolicy: UPGRADE, maxConcurrentStreams: 300}}
+  subsets:
+  - name: v1
+    labels: {version: v1}
+    trafficPolicy: {connectionPool: {http: {useClientProtocol: true}}}`)), node('sidecar'));
+    const upgraded = { ...H2, explicit_http_config: { ...H2.explicit_http_config, http2_protocol_options: { max_concurrent_streams: { value: 300 } } } };
+    assert.deepEqual(protocolOptions(cluster(t, `outbound|8080||${ECHO}`)), upgraded, 'UPGRADE makes an http port HTTP/2');
+    assert.deepEqual(protocolOptions(cluster(t, `outbound|50051|v1|${ECHO}`)), DOWNSTREAM, 'useClientProtocol wins over the port protocol');
+  });
+
+  it('encodes and decodes as a Cluster resource, the options kept as an opaque Any', () => {
+    const t = translate(meshOf(SERVICES), node('sidecar'));
+    const c = cluster(t, `outbound|50051||${ECHO}`);
+    const encoded = encodeResource(TYPE_URLS.CLUSTER, c);
+    assert.ok(encoded.ok, encoded.ok ? '' : encoded.error);
+    const decoded = decodeAny<Cluster__Output>(encoded.any, TYPE_URLS.CLUSTER);
+    assert.ok(decoded.ok);
+    const any = decoded.value.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS] as { type_url: string; value: Uint8Array };
+    assert.equal(any.type_url, `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`);
+    assert.deepEqual([...any.value], [0x1a, 0x02, 0x12, 0x00]);
   });
 });
 
@@ -449,7 +543,13 @@ describe('translate: coverage of configuration fields', () => {
     const { FIELD_COVERAGE, TRANSLATED } = await import('../../src/control-plane/translate/coverage.js');
     const later = Object.entries(FIELD_COVERAGE).filter(([, c]) => c !== TRANSLATED).map(([f]) => f).sort();
     assert.deepEqual(later, [
-      'DestinationRule.spec.trafficPolicy.connectionPool',
+      'DestinationRule.spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests',
+      'DestinationRule.spec.trafficPolicy.connectionPool.http.http2KeepAlive',
+      'DestinationRule.spec.trafficPolicy.connectionPool.http.http2MaxRequests',
+      'DestinationRule.spec.trafficPolicy.connectionPool.http.idleTimeout',
+      'DestinationRule.spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection',
+      'DestinationRule.spec.trafficPolicy.connectionPool.http.maxRetries',
+      'DestinationRule.spec.trafficPolicy.connectionPool.tcp',
       'DestinationRule.spec.trafficPolicy.loadBalancer.localityLbSetting',
       'DestinationRule.spec.trafficPolicy.loadBalancer.warmup',
       'DestinationRule.spec.trafficPolicy.outlierDetection',
@@ -481,5 +581,14 @@ spec:
 `);
     const vs = mesh.virtualServices[0];
     assert.deepEqual(untranslatedUses('VirtualService', vs?.spec).map((u) => u.path.join('.')), ['spec.http.0.timeout', 'spec.http.0.fault']);
+    const dr = meshOf(BOOKINFO.replace('  - {name: v3, labels: {version: v3}}', `  - name: v3
+    labels: {version: v3}
+    trafficPolicy:
+      outlierDetection: {consecutive5xxErrors: 1}
+      portLevelSettings: [{port: {number: 9080}, connectionPool: {http: {http1MaxPendingRequests: 1, h2UpgradePolicy: UPGRADE}}}]`)).destinationRules[0];
+    assert.deepEqual(untranslatedUses('DestinationRule', dr?.spec).map((u) => u.field), [
+      'DestinationRule.spec.subsets[].trafficPolicy.outlierDetection',
+      'DestinationRule.spec.subsets[].trafficPolicy.portLevelSettings[].connectionPool.http.http1MaxPendingRequests',
+    ]);
   });
 });

@@ -8,6 +8,7 @@ import { selects, type Labels } from '../../api/common.js';
 import type { Cluster } from '../../xds/generated/envoy/config/cluster/v3/Cluster.js';
 import type { ClusterLoadAssignment } from '../../xds/generated/envoy/config/endpoint/v3/ClusterLoadAssignment.js';
 import type { LocalityLbEndpoints } from '../../xds/generated/envoy/config/endpoint/v3/LocalityLbEndpoints.js';
+import type { Any } from '../../xds/generated/google/protobuf/Any.js';
 import type { Endpoint, Service, ServicePort } from '../../registry/model.js';
 import { formatLocality } from '../../registry/model.js';
 import { ADS, BLACKHOLE_CLUSTER, duration, inboundClusterName, outboundClusterName, PASSTHROUGH_CLUSTER, socketAddress } from './envoy.js';
@@ -65,6 +66,70 @@ export function loadAssignment(name: string, endpoints: readonly Endpoint[]): Cl
   return { cluster_name: name, endpoints: localities };
 }
 
+/**
+ * The key (and message name) under which Envoy reads a cluster's upstream HTTP protocol in
+ * `typed_extension_protocol_options`.
+ */
+export const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+/** Which HTTP version a cluster speaks upstream: HTTP/1.1, HTTP/2, or the client's own. */
+export const UPSTREAM_HTTP = { http1: 'http1', http2: 'http2', downstream: 'downstream' } as const;
+export type UpstreamHttp = (typeof UPSTREAM_HTTP)[keyof typeof UPSTREAM_HTTP];
+
+/**
+ * The upstream HTTP version of an outbound cluster, as Istio's cluster builder decides it:
+ * `http2`, `grpc` and `grpc-web` ports speak HTTP/2 (`setH2Options`); auto-detected ports
+ * and `connectionPool.http.useClientProtocol` use the client's protocol
+ * (`setUseDownstreamProtocol`, applied after, so it wins over the port's protocol); and
+ * `h2UpgradePolicy: UPGRADE` forces HTTP/2 last of all (`applyH2Upgrade`; the mesh-wide
+ * h2UpgradePolicy is Istio's default, DO_NOT_UPGRADE).
+ */
+export function upstreamHttp(port: ServicePort, policy: PortPolicy | undefined): UpstreamHttp {
+  const http = policy?.connectionPool?.http;
+  let mode: UpstreamHttp = UPSTREAM_HTTP.http1;
+  if (port.protocol === 'http2' || port.protocol === 'grpc' || port.protocol === 'grpc-web') mode = UPSTREAM_HTTP.http2;
+  if (port.protocol === 'auto' || http?.useClientProtocol === true) mode = UPSTREAM_HTTP.downstream;
+  if (http?.h2UpgradePolicy === 'UPGRADE') mode = UPSTREAM_HTTP.http2;
+  return mode;
+}
+
+/**
+ * `typed_extension_protocol_options` for a cluster that does not speak plain HTTP/1.1:
+ * Envoy's `HttpProtocolOptions` with `explicit_http_config {http2_protocol_options {}}` or
+ * `use_downstream_protocol_config {http_protocol_options {} http2_protocol_options {}}`,
+ * carrying `maxConcurrentStreams` as `http2_protocol_options.max_concurrent_streams`.
+ *
+ * The message is packed here as an opaque Any of hand-encoded bytes because
+ * `http_protocol_options.proto` is not among the protos Trellis loads (src/xds/protos.ts
+ * XDS_PROTO_FILES), so it cannot be written as an `@type` object; the bytes are exactly
+ * what protoc would write (checked against the .proto in the tests), and Envoy and the
+ * Trellis proxy read them as usual.
+ */
+export function httpProtocolOptions(mode: UpstreamHttp, maxConcurrentStreams: number | undefined): Record<string, Any> | undefined {
+  if (mode === UPSTREAM_HTTP.http1) return undefined;
+  // envoy.config.core.v3.Http2ProtocolOptions: max_concurrent_streams = 2 (UInt32Value: value = 1)
+  const h2 = maxConcurrentStreams === undefined ? [] : field(2, [0x08, ...varint(maxConcurrentStreams)]);
+  // HttpProtocolOptions: explicit_http_config = 3 {http2_protocol_options = 2};
+  // use_downstream_protocol_config = 4 {http_protocol_options = 1, http2_protocol_options = 2}
+  const bytes = mode === UPSTREAM_HTTP.http2 ? field(3, field(2, h2)) : field(4, [...field(1, []), ...field(2, h2)]);
+  return { [HTTP_PROTOCOL_OPTIONS]: { type_url: `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`, value: Buffer.from(bytes) } };
+}
+
+/** A protobuf length-delimited field (wire type 2). */
+function field(number: number, body: readonly number[]): number[] {
+  return [(number << 3) | 2, ...varint(body.length), ...body];
+}
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+}
+
 function subsetEndpoints(all: readonly Endpoint[], labels: Labels | undefined): readonly Endpoint[] {
   return labels === undefined ? all : all.filter((e) => selects(labels, e.labels));
 }
@@ -79,7 +144,11 @@ export function serviceClusters(mesh: Mesh, node: ProxyNode, service: Service, p
   for (const subset of subsets) {
     const name = outboundClusterName(port.port, subset.name, service.hostname);
     const policy = effectivePolicy(dr, subset.name, port.port);
-    const base = { name, connect_timeout: duration(DEFAULT_CONNECT_TIMEOUT_MS), ...lbPolicy(policy, grpc) };
+    const base: Cluster = { name, connect_timeout: duration(DEFAULT_CONNECT_TIMEOUT_MS), ...lbPolicy(policy, grpc) };
+    // Proxyless gRPC always speaks HTTP/2 and ignores these options (grpc-js-xds never reads
+    // them; Istio's proxyless generator leaves them out too).
+    const protocolOptions = grpc ? undefined : httpProtocolOptions(upstreamHttp(port, policy), policy?.connectionPool?.http?.maxConcurrentStreams);
+    if (protocolOptions !== undefined) base.typed_extension_protocol_options = protocolOptions;
     if (service.resolution === 'passthrough' || policy?.loadBalancer?.simple === 'PASSTHROUGH') {
       if (grpc) continue; // gRPC clients have no original destination to forward to
       plans.push({ cluster: { ...base, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED' } });

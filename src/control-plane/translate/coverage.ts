@@ -49,7 +49,16 @@ export const FIELD_COVERAGE: Readonly<Record<string, Coverage>> = {
   'DestinationRule.spec.trafficPolicy.loadBalancer.localityLbSetting': LATER_RESILIENCE,
   'DestinationRule.spec.trafficPolicy.loadBalancer.warmup': LATER_RESILIENCE,
   'DestinationRule.spec.trafficPolicy.portLevelSettings[]': TRANSLATED,
-  'DestinationRule.spec.trafficPolicy.connectionPool': LATER_RESILIENCE,
+  'DestinationRule.spec.trafficPolicy.connectionPool.tcp': LATER_RESILIENCE,
+  'DestinationRule.spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests': LATER_RESILIENCE,
+  'DestinationRule.spec.trafficPolicy.connectionPool.http.http2MaxRequests': LATER_RESILIENCE,
+  'DestinationRule.spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection': LATER_RESILIENCE,
+  'DestinationRule.spec.trafficPolicy.connectionPool.http.maxRetries': LATER_RESILIENCE,
+  'DestinationRule.spec.trafficPolicy.connectionPool.http.idleTimeout': LATER_RESILIENCE,
+  'DestinationRule.spec.trafficPolicy.connectionPool.http.http2KeepAlive': LATER_RESILIENCE,
+  'DestinationRule.spec.trafficPolicy.connectionPool.http.h2UpgradePolicy': TRANSLATED,
+  'DestinationRule.spec.trafficPolicy.connectionPool.http.useClientProtocol': TRANSLATED,
+  'DestinationRule.spec.trafficPolicy.connectionPool.http.maxConcurrentStreams': TRANSLATED,
   'DestinationRule.spec.trafficPolicy.outlierDetection': LATER_RESILIENCE,
   'DestinationRule.spec.trafficPolicy.retryBudget': LATER_RESILIENCE,
   'DestinationRule.spec.trafficPolicy.tls': LATER_SECURITY,
@@ -65,12 +74,17 @@ export const FIELD_COVERAGE: Readonly<Record<string, Coverage>> = {
 
 type Use = { readonly field: string; readonly path: readonly (string | number)[] };
 
+/** Subset and port-level policies have the fields of the rule's policy: look them up as such. */
+function canonical(field: string): string {
+  return field.replace('.subsets[].trafficPolicy', '.trafficPolicy').replace('.trafficPolicy.portLevelSettings[].', '.trafficPolicy.');
+}
+
 /** The `later` fields a resource uses, with a path to each, for warnings. */
 export function untranslatedUses(kind: string, spec: unknown): Use[] {
   const out: Use[] = [];
   const walk = (value: unknown, field: string, path: (string | number)[]): void => {
     if (value === undefined || value === null || (Array.isArray(value) && value.length === 0)) return; // defaults, not uses
-    const coverage = FIELD_COVERAGE[field];
+    const coverage = FIELD_COVERAGE[canonical(field)];
     if (coverage !== undefined && coverage !== TRANSLATED) {
       out.push({ field, path });
       return;

@@ -19,6 +19,7 @@ import type { EndpointPool, UpstreamConnection } from '../upstream/pool.js';
 import type { EndpointState } from '../upstream/lb/types.js';
 import type { ListenContext } from './context.js';
 import { BodyFramer } from './h1-body.js';
+import { forwardH1ToH2, type H1Downstream, type H1ToH2 } from './h2/h2-from-h1.js';
 import { DEFAULT_PARSE_LIMITS, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './h1-parser.js';
 import { serializeRequestHead, serializeResponseHead, stripHopByHop } from './headers.js';
 import { applyMutation, decide, type ForwardDecision, headerOf, NO_FLAGS, removeHeader } from './router.js';
@@ -45,7 +46,7 @@ type SocketWithConn = Socket & { [kConn]?: Downstream };
 type UpstreamSocket = Socket & { [kUp]?: UpstreamConnection };
 
 /** One request and its response. */
-class Exchange {
+class Exchange implements H1Downstream {
   readonly down: Downstream;
   readonly head: RequestHead;
   readonly start: number;
@@ -71,6 +72,8 @@ class Exchange {
   upHead: Buffer | null = null;
   responseHeaders: HeaderMutation | null = null;
   targetHeaders: HeaderMutation | null = null;
+  /** The upstream HTTP/2 stream, when the cluster speaks HTTP/2 (instead of `up`). */
+  h2: H1ToH2 | null = null;
   /** A response head waiting to go out with the first body bytes (one write, not two). */
   pendingDown: Buffer | null = null;
   /** The same for the request head and the body bytes that came with it. */
@@ -84,6 +87,37 @@ class Exchange {
     this.reqDone = false;
     this.bytesIn = head.headBytes;
     this.keepAlive = head.keepAlive;
+  }
+
+  // H1Downstream: the HTTP/2 bridge's calls back into this engine.
+  writeResponse(bytes: Buffer): boolean {
+    this.bytesOut += bytes.length;
+    return this.down.closed || this.down.socket.write(bytes);
+  }
+
+  resumeRequest(): void {
+    if (!this.down.closed && this.down.socket.isPaused()) this.down.socket.resume();
+  }
+
+  completeResponse(status: number, flags: string): void {
+    this.status = status;
+    this.flags = flags;
+    this.resDone = true;
+    endDownstreamResponse(this);
+  }
+
+  failResponse(flag: string): void {
+    this.h2 = null;
+    upstreamFailed(this, flag);
+  }
+
+  resetResponse(flag: string): void {
+    this.h2 = null;
+    this.flags = flag;
+    this.keepAlive = false;
+    this.resDone = true;
+    finish(this);
+    this.down.socket.destroy();
   }
 }
 
@@ -126,6 +160,8 @@ function onDownstreamData(this: SocketWithConn, chunk: Buffer): void {
 }
 
 function onDownstreamDrain(this: SocketWithConn): void {
+  const h2 = this[kConn]?.exchange?.h2;
+  if (h2 != null) h2.resume();
   const up = this[kConn]?.exchange?.up;
   if (up != null && up.socket.isPaused()) up.socket.resume();
 }
@@ -141,6 +177,7 @@ function onDownstreamClose(this: SocketWithConn): void {
     ex.status = 0;
     if (ex.up !== null) ex.up.dead = true;
     ex.up?.socket.destroy();
+    ex.h2?.abort();
     finish(ex);
   }
 }
@@ -220,8 +257,28 @@ function startExchange(down: Downstream, head: RequestHead): void {
   }
   ex.responseHeaders = d.action.responseHeaders;
   ex.targetHeaders = d.target.responseHeaders;
-  ex.upHead = serializeRequestHead(head.method, d.path, upstreamHeaders(ex, d, info));
   ex.connectTimeoutMs = d.cluster.connectTimeoutMs;
+  if (d.cluster.protocol === 'http2' && head.upgrade === undefined) {
+    ex.h2 = forwardH1ToH2(ex, upstream, d, {
+      method: head.method,
+      headers: upstreamHeaders(ex, d, info),
+      chunked: head.chunked,
+      contentLength: head.contentLength,
+      trailers: /(?:^|,)\s*trailers\s*(?:;|,|$)/i.test(headerOf(head.headers, 'te') ?? ''),
+      keepAlive: ex.keepAlive,
+      start: ex.start,
+      responseHeaders: ex.responseHeaders,
+      targetHeaders: ex.targetHeaders,
+    });
+    if (isBodyless(ex)) ex.reqDone = true;
+    else if (down.buf !== null && !ex.reqDone) {
+      const rest = down.buf;
+      down.buf = null;
+      forwardRequestBody(ex, rest, 0);
+    }
+    return;
+  }
+  ex.upHead = serializeRequestHead(head.method, d.path, upstreamHeaders(ex, d, info));
   attachUpstream(ex, upstream.pool(d.address, d.port), d.cluster.connectTimeoutMs);
 }
 
@@ -298,6 +355,7 @@ function forwardRequestBody(ex: Exchange, chunk: Buffer, start: number): void {
   const r = ex.reqFramer.scan(chunk, start, chunk.length);
   if (r.error !== undefined) {
     ex.down.socket.destroy();
+    ex.h2?.abort();
     if (ex.up !== null) {
       ex.up.dead = true;
       ex.up.socket.destroy();
@@ -305,6 +363,7 @@ function forwardRequestBody(ex: Exchange, chunk: Buffer, start: number): void {
     return;
   }
   ex.bytesIn += r.consumed;
+  if (r.consumed > 0 && ex.h2 !== null && !ex.h2.write(chunk.subarray(start, start + r.consumed))) ex.down.socket.pause();
   if (r.consumed > 0 && ex.up !== null) {
     let out = chunk.subarray(start, start + r.consumed);
     const head = ex.pendingUp;
@@ -317,6 +376,7 @@ function forwardRequestBody(ex: Exchange, chunk: Buffer, start: number): void {
   }
   if (r.done) {
     ex.reqDone = true;
+    ex.h2?.end();
     const after = start + r.consumed;
     if (after < chunk.length) {
       const down = ex.down;

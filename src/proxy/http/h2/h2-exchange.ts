@@ -1,0 +1,255 @@
+/**
+ * One request on a downstream HTTP/2 stream and its response: the state, the downstream
+ * stream's handlers, local replies and accounting. Where the request goes upstream is
+ * `h2-upstream.ts` (HTTP/2) or `h2-to-h1.ts` (HTTP/1.1); both drive the downstream
+ * stream through `respond`, `writeDown`, `endDown` and `resetDown` here.
+ *
+ * Shape as in the HTTP/1.1 engine (STYLE 15): one object per request, found from the
+ * streams through a symbol property by module-level handlers; no closures per request.
+ */
+import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { HeaderMutation } from '../../routing/route-action.js';
+import { httpLabels, httpSeries } from '../../telemetry/http-labels.js';
+import type { HttpSeries } from '../../telemetry/metrics.js';
+import { cancelStream, type H2Connection, resetStream } from '../../upstream/h2-pool.js';
+import type { EndpointState } from '../../upstream/lb/types.js';
+import type { ListenContext } from '../context.js';
+import { flatFromObject, grpcStatusOfHttp, grpcTrailersOnly, h2Object } from './h2-headers.js';
+import { applyMutation, type ForwardDecision, NO_FLAGS } from '../router.js';
+
+/** Request body bytes kept for sending a refused stream again (h2-upstream.ts). */
+export const MAX_REPLAY_BYTES = 65_536;
+
+export const kExchange = Symbol('trellis.h2.exchange');
+export type WithExchange<T> = T & { [kExchange]?: H2Exchange };
+
+export class H2Exchange {
+  readonly ctx: ListenContext;
+  readonly down: ServerHttp2Stream;
+  readonly start: number;
+  readonly method: string;
+  /** The request is gRPC (content-type application/grpc*): failures are answered as gRPC statuses. */
+  readonly grpc: boolean;
+  /** The request ended with its headers: no body. */
+  readonly bodyless: boolean;
+  status = 0;
+  flags = NO_FLAGS;
+  /** grpc-status of the response, '' when none was seen. */
+  grpcStatus = '';
+  /** Body bytes received from downstream and sent to it. */
+  bytesIn = 0;
+  bytesOut = 0;
+  destinationService = 'unknown';
+  connectTimeoutMs = 10_000;
+  endpointState: EndpointState | null = null;
+  responseHeaders: HeaderMutation | null = null;
+  targetHeaders: HeaderMutation | null = null;
+  /** The upstream HTTP/2 stream and its connection, when forwarding over HTTP/2. */
+  up: ClientHttp2Stream | null = null;
+  upConnection: H2Connection | null = null;
+  /** The upstream HTTP/1.1 request and response, when forwarding over HTTP/1.1. */
+  h1: ClientRequest | null = null;
+  h1res: IncomingMessage | null = null;
+  /** Where an HTTP/2 upstream request went, and its headers: for sending a refused stream again. */
+  target: ForwardDecision | null = null;
+  upHeaders: OutgoingHttpHeaders | null = null;
+  /** Request body received so far, kept while it is small and no response has started; null once given up. */
+  replay: Buffer[] | null = null;
+  replayBytes = 0;
+  /** A refused stream was sent again already. */
+  retried = false;
+  /** Request trailers from downstream, for an HTTP/2 upstream. */
+  requestTrailers: OutgoingHttpHeaders | null = null;
+  /** Response headers were sent downstream. */
+  responded = false;
+  /** The response is complete downstream (ended, or reset by the proxy). */
+  complete = false;
+  /** Response trailers, sent when the body has been written. */
+  trailers: OutgoingHttpHeaders | null = null;
+  series: HttpSeries | null = null;
+
+  constructor(ctx: ListenContext, down: ServerHttp2Stream, method: string, grpc: boolean, bodyless: boolean) {
+    this.ctx = ctx;
+    this.down = down;
+    this.start = performance.now();
+    this.method = method;
+    this.grpc = grpc;
+    this.bodyless = bodyless;
+  }
+}
+
+/** Installs the downstream stream's handlers; called once per stream. */
+export function attachDownstream(ex: H2Exchange): void {
+  const down = ex.down as WithExchange<ServerHttp2Stream>;
+  down[kExchange] = ex;
+  down.on('data', onDownData);
+  down.on('end', onDownEnd);
+  down.on('trailers', onDownTrailers);
+  down.on('drain', onDownDrain);
+  down.on('wantTrailers', onDownWantTrailers);
+  down.on('close', onDownClose);
+  down.on('error', noop);
+}
+
+function noop(): void {}
+
+function onDownData(this: WithExchange<ServerHttp2Stream>, chunk: Buffer): void {
+  const ex = this[kExchange] as H2Exchange;
+  ex.bytesIn += chunk.length;
+  if (ex.replay !== null) keepForReplay(ex, chunk);
+  if (ex.up !== null) {
+    if (!ex.up.write(chunk)) this.pause();
+  } else if (ex.h1 !== null) {
+    if (!ex.h1.write(chunk)) this.pause();
+  }
+  // otherwise a local reply was sent: the rest of the body is read and dropped
+}
+
+function keepForReplay(ex: H2Exchange, chunk: Buffer): void {
+  ex.replayBytes += chunk.length;
+  if (ex.replayBytes > MAX_REPLAY_BYTES) ex.replay = null;
+  else (ex.replay as Buffer[]).push(chunk);
+}
+
+function onDownEnd(this: WithExchange<ServerHttp2Stream>): void {
+  const ex = this[kExchange] as H2Exchange;
+  if (ex.bodyless) return; // the upstream request was sent complete
+  if (ex.up !== null && !ex.up.writableEnded) ex.up.end();
+  else if (ex.h1 !== null && !ex.h1.writableEnded) ex.h1.end();
+}
+
+function onDownTrailers(this: WithExchange<ServerHttp2Stream>, trailers: IncomingHttpHeaders): void {
+  const ex = this[kExchange] as H2Exchange;
+  // Forwarded to an HTTP/2 upstream only; HTTP/1.1 requests go without (a known gap).
+  ex.requestTrailers = h2Object(flatFromObject(trailers), {});
+}
+
+function onDownDrain(this: WithExchange<ServerHttp2Stream>): void {
+  const ex = this[kExchange] as H2Exchange;
+  if (ex.up !== null && ex.up.isPaused()) ex.up.resume();
+  else if (ex.h1res !== null && ex.h1res.isPaused()) ex.h1res.resume();
+}
+
+function onDownWantTrailers(this: WithExchange<ServerHttp2Stream>): void {
+  const ex = this[kExchange] as H2Exchange;
+  // Empty trailers end the stream with an empty DATA frame (Node), so nothing is invented.
+  this.sendTrailers(ex.trailers ?? {});
+}
+
+function onDownClose(this: WithExchange<ServerHttp2Stream>): void {
+  const ex = this[kExchange] as H2Exchange;
+  if (!ex.complete) {
+    // The client reset the stream (or the connection went away) mid-exchange: Envoy's DC.
+    ex.complete = true;
+    ex.flags = 'DC';
+    if (!ex.responded) ex.status = 0;
+    if (ex.up !== null) cancelStream(ex.up);
+    if (ex.h1 !== null) ex.h1.destroy();
+  }
+  finish(ex);
+}
+
+// ---- responding downstream ----
+
+/**
+ * Sends the response head. `endStream` when there is no body and no trailers (trailers-only
+ * gRPC responses included); otherwise the stream waits for `endDown` and then sends the
+ * trailers collected by then. Returns false when the client is gone.
+ */
+export function respond(ex: H2Exchange, headers: OutgoingHttpHeaders, endStream: boolean): boolean {
+  const down = ex.down;
+  if (down.destroyed || down.closed) return false;
+  ex.responded = true;
+  ex.status = Number(headers[':status']);
+  if (endStream) ex.complete = true;
+  down.respond(headers, { endStream, waitForTrailers: !endStream });
+  return true;
+}
+
+/** Response body bytes; returns false when the downstream buffer is full (pause the source). */
+export function writeDown(ex: H2Exchange, chunk: Buffer): boolean {
+  ex.bytesOut += chunk.length;
+  const down = ex.down;
+  if (down.destroyed || down.writableEnded) return true;
+  return down.write(chunk);
+}
+
+/** The response body is complete; the trailers (if any) follow. */
+export function endDown(ex: H2Exchange): void {
+  ex.complete = true;
+  const down = ex.down;
+  if (!down.destroyed && !down.writableEnded) down.end();
+}
+
+/** The upstream failed after the response started: reset the client's stream (Envoy does the same). */
+export function resetDown(ex: H2Exchange, flag: string): void {
+  ex.flags = flag;
+  ex.complete = true;
+  resetStream(ex.down);
+}
+
+/** Response headers from an upstream field list: mutations applied, `:status` and timing added. */
+export function responseHeaders(ex: H2Exchange, status: number, flat: string[]): OutgoingHttpHeaders {
+  flat.push('x-envoy-upstream-service-time', String(Math.round(performance.now() - ex.start)));
+  applyMutation(flat, ex.responseHeaders);
+  applyMutation(flat, ex.targetHeaders);
+  return h2Object(flat, { ':status': status });
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Answers from the proxy itself (Envoy local replies) with the response flag recorded. A
+ * gRPC request gets what Envoy sends a gRPC client: HTTP 200, trailers-only, the HTTP
+ * status mapped to a gRPC status (503 → UNAVAILABLE) and the text as `grpc-message`.
+ */
+export function localReply(ex: H2Exchange, status: number, flag: string, body: Buffer = EMPTY, extra: readonly string[] = []): void {
+  ex.flags = flag;
+  if (!ex.bodyless && !ex.down.readableEnded) ex.down.resume(); // drop the rest of the request body
+  if (ex.grpc && status >= 400) {
+    const code = grpcStatusOfHttp(status);
+    ex.grpcStatus = String(code);
+    const headers = grpcTrailersOnly(code, body.toString('utf8'));
+    const flat = [...extra];
+    applyMutation(flat, ex.responseHeaders);
+    respond(ex, h2Object(flat, headers), true);
+    return;
+  }
+  const flat = ['content-length', String(body.length), 'content-type', 'text/plain', 'server', 'trellis', ...extra];
+  applyMutation(flat, ex.responseHeaders);
+  if (!respond(ex, h2Object(flat, { ':status': status }), body.length === 0)) return;
+  if (body.length > 0) {
+    writeDown(ex, body);
+    endDown(ex);
+  }
+}
+
+/** The upstream failed before response headers: 503 (or gRPC UNAVAILABLE), as Envoy words it. */
+export function upstreamFailed(ex: H2Exchange, flag: string): void {
+  ex.up = null; // the rest of the request body is dropped, not written to a dead stream
+  ex.h1 = null;
+  const reason = flag === 'UF' ? 'connection failure' : flag === 'UR' ? 'remote reset' : 'connection termination';
+  localReply(ex, 503, flag, Buffer.from(`upstream connect error or disconnect/reset before headers. reset reason: ${reason}`));
+}
+
+// ---- accounting ----
+
+/** Records the request once, when the downstream stream closes. */
+function finish(ex: H2Exchange): void {
+  if (ex.series !== null) return;
+  if (ex.endpointState !== null) {
+    ex.endpointState.activeRequests--;
+    ex.endpointState = null;
+  }
+  ex.series = ex.grpc ? grpcSeries(ex) : httpSeries(ex.ctx, ex.destinationService, ex.status, ex.flags, 'http');
+  ex.series.record(performance.now() - ex.start, ex.bytesIn, ex.bytesOut);
+  if (ex.ctx.draining && !ex.down.session?.closed) ex.down.session?.close();
+}
+
+/** Istio's series for a gRPC request: `request_protocol="grpc"` and `grpc_response_status`. */
+function grpcSeries(ex: H2Exchange): HttpSeries {
+  const { ctx, destinationService: service, flags, grpcStatus } = ex;
+  const code = String(ex.status);
+  return ctx.metrics.http(`grpc|${service}|${code}|${flags}|${grpcStatus}`, () => ({ ...httpLabels(ctx, service, code, flags, 'grpc'), grpc_response_status: grpcStatus }));
+}

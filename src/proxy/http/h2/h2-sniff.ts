@@ -1,0 +1,81 @@
+/**
+ * Which HTTP version a new connection on an HTTP listener speaks, from its first bytes:
+ * an HTTP/2 client with prior knowledge (h2c) starts with the connection preface
+ * `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n` (RFC 9113 §3.4), which no HTTP/1.1 request line can
+ * (Envoy's http_inspector does the same). The bytes read to decide are put back with
+ * `unshift`, so the engine that takes the socket reads the stream from its start.
+ */
+import type { Socket } from 'node:net';
+
+/** The HTTP/2 client connection preface. */
+export const H2_PREFACE: Buffer = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+export const SNIFFED = { h1: 'h1', h2: 'h2' } as const;
+export type Sniffed = (typeof SNIFFED)[keyof typeof SNIFFED];
+
+/**
+ * `h2` when `buf` starts with the whole preface, `h1` as soon as a byte differs from it,
+ * undefined while `buf` is a proper prefix of it (wait for more bytes).
+ */
+export function sniffPreface(buf: Buffer): Sniffed | undefined {
+  const n = Math.min(buf.length, H2_PREFACE.length);
+  if (buf.compare(H2_PREFACE, 0, n, 0, n) !== 0) return SNIFFED.h1;
+  return n === H2_PREFACE.length ? SNIFFED.h2 : undefined;
+}
+
+/** Where sniffed connections go; one object per listener. */
+export interface SniffHandlers {
+  /** The listener's open connections: a socket is in it while its protocol is not known yet. */
+  readonly connections: Set<Socket>;
+  /** Takes over an HTTP/1.1 connection; the socket is paused and is resumed after this returns. */
+  h1(socket: Socket): void;
+  /** Takes over an HTTP/2 connection; the socket is paused with the preface unshifted. */
+  h2(socket: Socket): void;
+}
+
+const kSniff = Symbol('trellis.sniff');
+
+interface SniffState {
+  readonly handlers: SniffHandlers;
+  buf: Buffer | null;
+}
+
+type SniffSocket = Socket & { [kSniff]?: SniffState };
+
+/** Reads the first bytes of `socket` and gives it to `handlers.h1` or `handlers.h2`. */
+export function sniffConnection(socket: Socket, handlers: SniffHandlers): void {
+  (socket as SniffSocket)[kSniff] = { handlers, buf: null };
+  handlers.connections.add(socket);
+  socket.on('data', onFirstBytes);
+  socket.on('close', onEarlyClose);
+  socket.on('error', noop);
+}
+
+function noop(): void {}
+
+function onFirstBytes(this: SniffSocket, chunk: Buffer): void {
+  const state = this[kSniff] as SniffState;
+  const buf = state.buf === null ? chunk : Buffer.concat([state.buf, chunk]);
+  const kind = sniffPreface(buf);
+  if (kind === undefined) {
+    state.buf = buf;
+    return;
+  }
+  this.pause(); // before the last 'data' listener goes, or the next chunk is lost
+  this.removeListener('data', onFirstBytes);
+  this.removeListener('close', onEarlyClose);
+  this.removeListener('error', noop);
+  this[kSniff] = undefined;
+  this.unshift(buf);
+  if (kind === SNIFFED.h2) {
+    // node:http2 reads what is buffered on the socket when it takes the connection.
+    state.handlers.h2(this);
+  } else {
+    state.handlers.h1(this);
+    this.resume();
+  }
+}
+
+function onEarlyClose(this: SniffSocket): void {
+  this[kSniff]?.handlers.connections.delete(this);
+}
