@@ -22,7 +22,7 @@ import { BodyFramer } from './h1-body.js';
 import { forwardH1ToH2, type H1Downstream, type H1ToH2 } from './h2/h2-from-h1.js';
 import { DEFAULT_PARSE_LIMITS, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './h1-parser.js';
 import { serializeRequestHead, serializeResponseHead, stripHopByHop } from './headers.js';
-import { applyMutation, decide, type ForwardDecision, headerOf, NO_FLAGS, removeHeader } from './router.js';
+import { applyMutation, beginForward, decide, type ForwardDecision, headerOf, NO_FLAGS, removeHeader } from './router.js';
 import { handleConnect } from '../tcp/tcp-proxy.js';
 import { tunnel } from '../tcp/tunnel.js';
 
@@ -251,13 +251,7 @@ function startExchange(down: Downstream, head: RequestHead): void {
     return;
   }
   const upstream = ctx.config.upstream;
-  if (d.endpoint !== undefined) {
-    ex.endpointState = upstream.state(d.endpoint.id);
-    ex.endpointState.activeRequests++;
-  }
-  ex.responseHeaders = d.action.responseHeaders;
-  ex.targetHeaders = d.target.responseHeaders;
-  ex.connectTimeoutMs = d.cluster.connectTimeoutMs;
+  beginForward(ex, ctx, d);
   if (d.cluster.protocol === 'http2' && head.upgrade === undefined) {
     ex.h2 = forwardH1ToH2(ex, upstream, d, {
       method: head.method,

@@ -10,7 +10,7 @@ import type { RuntimeSnapshot } from '../config/runtime.js';
 import { type ForwardAction, type HeaderMutation, pickTarget, rewritePath, type WeightedTarget } from '../routing/route-action.js';
 import type { RequestInfo, RouteTable } from '../routing/route-table.js';
 import { hashKey } from '../upstream/lb/hash.js';
-import type { Endpoint } from '../upstream/lb/types.js';
+import type { Endpoint, EndpointState } from '../upstream/lb/types.js';
 import type { ListenContext } from './context.js';
 
 /** Envoy's "no flags". */
@@ -186,4 +186,23 @@ export function applyMutation(headers: string[], m: HeaderMutation | null): void
 
 export function removeHeader(headers: string[], name: string): void {
   for (let i = headers.length - 2; i >= 0; i -= 2) if (headers[i] === name) headers.splice(i, 2);
+}
+
+/** What an exchange (HTTP/1.1 or HTTP/2) keeps about the forward decision it follows. */
+export interface ForwardState {
+  endpointState: EndpointState | null;
+  responseHeaders: HeaderMutation | null;
+  targetHeaders: HeaderMutation | null;
+  connectTimeoutMs: number;
+}
+
+/** Records a forward decision on an exchange; counts the request as active on its endpoint. */
+export function beginForward(state: ForwardState, ctx: ListenContext, d: ForwardDecision): void {
+  if (d.endpoint !== undefined) {
+    state.endpointState = ctx.config.upstream.state(d.endpoint.id);
+    state.endpointState.activeRequests++;
+  }
+  state.responseHeaders = d.action.responseHeaders;
+  state.targetHeaders = d.target.responseHeaders;
+  state.connectTimeoutMs = d.cluster.connectTimeoutMs;
 }

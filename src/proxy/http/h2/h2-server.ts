@@ -16,7 +16,7 @@ import { attachDownstream, H2Exchange, localReply } from './h2-exchange.js';
 import { flatFromRaw, isGrpcContentType, upstreamRequestHeaders } from './h2-headers.js';
 import { forwardToH1 } from './h2-to-h1.js';
 import { forwardToH2 } from './h2-upstream.js';
-import { decide, NO_FLAGS } from '../router.js';
+import { decide, NO_FLAGS, beginForward } from '../router.js';
 
 /** How often a draining listener looks for idle HTTP/2 connections to close. */
 export const DRAIN_CHECK_INTERVAL_MS = 500;
@@ -170,14 +170,7 @@ function onStream(this: ServerWithListener, stream: ServerHttp2Stream, headers: 
     localReply(ex, d.status, d.flag, d.body, d.headers);
     return;
   }
-  const upstream = ctx.config.upstream;
-  if (d.endpoint !== undefined) {
-    ex.endpointState = upstream.state(d.endpoint.id);
-    ex.endpointState.activeRequests++;
-  }
-  ex.responseHeaders = d.action.responseHeaders;
-  ex.targetHeaders = d.target.responseHeaders;
-  ex.connectTimeoutMs = d.cluster.connectTimeoutMs;
+  beginForward(ex, ctx, d);
   const upHeaders = upstreamRequestHeaders(ctx, flat, d, info, remote);
   if (d.cluster.protocol === 'http1') forwardToH1(ex, d, upHeaders);
   else forwardToH2(ex, d, upHeaders); // http2, or the client's protocol (HTTP/2 here)
