@@ -236,6 +236,7 @@ export class Proxy {
     // connection per turn: 1,000 clients at once overflowed the backlog); it falls back
     // to node:net where it is not built.
     createListener(this.options.bind, port, (socket) => sniffConnection(socket, protocols), {
+      native: process.env.TRELLIS_NATIVE_ACCEPT !== '0',
       onError: (err) => this.#log.warn('accept failed', { listener: name, err }),
     }).then(
       (listener) => {
