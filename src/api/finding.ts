@@ -37,9 +37,6 @@ export function formatFinding(f: Finding): string {
   return out + f.message;
 }
 
-export function hasErrors(findings: readonly Finding[]): boolean {
-  return findings.some((f) => f.severity === 'error');
-}
 
 export function formatResourceRef(r: ResourceRef): string {
   return `${r.kind} ${r.namespace}/${r.name}`;

@@ -84,7 +84,7 @@ function loadDocument(doc: YamlDocument, options: LoadOptions): DocumentResult {
   const namespace = typeof rawMeta.namespace === 'string' && rawMeta.namespace !== '' ? rawMeta.namespace : defaultNamespace;
   const ref: ResourceRef = { kind, namespace, name };
 
-  if (!isKind(kind) || !(KINDS[kind].group === group || (group === '' && KINDS[kind].group === ''))) {
+  if (!isKind(kind) || KINDS[kind].group !== group) {
     if (WORKLOAD_KINDS.has(kind)) {
       at('TRELLIS_CONFIG_SKIPPED_KIND', ['kind'], `${kind} is not read by the mesh; skipped (its pod labels are used to check selectors)`, ref);
       const workload = declaredWorkload(kind, name, namespace, value, doc);

@@ -4,7 +4,7 @@
  * `docs/errors.md` (a test keeps the two in sync). Pattern from undici `lib/core/errors.js`
  * and fastify `lib/errors.js`.
  */
-import { CODES, type Code } from './codes.js';
+import type { Code } from './codes.js';
 
 export class TrellisError extends Error {
   readonly code: Code;
@@ -21,7 +21,3 @@ export function isTrellisError(err: unknown, code?: Code): err is TrellisError {
   return err instanceof TrellisError && (code === undefined || err.code === code);
 }
 
-/** The one-line summary of a code from the catalog. */
-export function describeCode(code: Code): string {
-  return CODES[code].summary;
-}

@@ -3,10 +3,6 @@ import type { Duration } from '../../xds/generated/google/protobuf/Duration.js';
 import type { ConfigSource } from '../../xds/generated/envoy/config/core/v3/ConfigSource.js';
 import type { Address } from '../../xds/generated/envoy/config/core/v3/Address.js';
 
-/** A typed_config Any in the JSON form protobufjs packs (`@type` + fields). */
-export function typed(typeUrl: string, message: object): { '@type': string; [k: string]: unknown } {
-  return { '@type': typeUrl, ...message };
-}
 
 export function duration(ms: number): Duration {
   const seconds = Math.floor(ms / 1000);

@@ -16,8 +16,9 @@ import type { RouteAction } from '../../xds/generated/envoy/config/route/v3/Rout
 import type { HeaderValueOption } from '../../xds/generated/envoy/config/core/v3/HeaderValueOption.js';
 import type { StringMatcher } from '../../xds/generated/envoy/type/matcher/v3/StringMatcher.js';
 import type { RedirectAction } from '../../xds/generated/envoy/config/route/v3/RedirectAction.js';
+import { anyOf } from '../../xds/any.js';
 import { TYPE_URLS } from '../../xds/type-urls.js';
-import { duration, outboundClusterName, typed } from './envoy.js';
+import { duration, outboundClusterName } from './envoy.js';
 import { destinationRuleFor, type Mesh, serviceByHost } from './mesh.js';
 import type { ProxyNode } from './node.js';
 import { effectivePolicy } from './traffic-policy.js';
@@ -209,7 +210,7 @@ function buildRoute(route: HttpRoute, m: HttpMatch | undefined, scope: RouteScop
   }
   applyHeaders(out, route.headers);
   if (route.corsPolicy !== undefined && !scope.grpc) {
-    out.typed_per_filter_config = { 'envoy.filters.http.cors': typed(TYPE_URLS.CORS_POLICY, corsPolicy(route.corsPolicy)) };
+    out.typed_per_filter_config = { 'envoy.filters.http.cors': anyOf(TYPE_URLS.CORS_POLICY, corsPolicy(route.corsPolicy)) };
   }
   return out;
 }

@@ -21,8 +21,9 @@ import type { FilterChain } from '../../xds/generated/envoy/config/listener/v3/F
 import type { RouteConfiguration } from '../../xds/generated/envoy/config/route/v3/RouteConfiguration.js';
 import type { VirtualHost } from '../../xds/generated/envoy/config/route/v3/VirtualHost.js';
 import type { Route } from '../../xds/generated/envoy/config/route/v3/Route.js';
+import { anyOf } from '../../xds/any.js';
 import { TYPE_URLS } from '../../xds/type-urls.js';
-import { ADS, BLACKHOLE_CLUSTER, duration, inboundClusterName, isHttpProtocol, outboundClusterName, PASSTHROUGH_CLUSTER, socketAddress, typed } from './envoy.js';
+import { ADS, BLACKHOLE_CLUSTER, duration, inboundClusterName, isHttpProtocol, outboundClusterName, PASSTHROUGH_CLUSTER, socketAddress } from './envoy.js';
 import { defaultRoute, destinationCluster, type RouteScope, virtualServiceRoutes } from './http-routes.js';
 import { type Mesh, virtualServiceFor, visibleFrom } from './mesh.js';
 import type { ProxyNode } from './node.js';
@@ -34,13 +35,13 @@ export interface ListenerPlan {
   readonly inboundPorts: number[];
 }
 
-const ROUTER_FILTER = { name: 'envoy.filters.http.router', typed_config: typed(TYPE_URLS.ROUTER, {}) };
-const CORS_FILTER = { name: 'envoy.filters.http.cors', typed_config: typed(TYPE_URLS.CORS, {}) };
+const ROUTER_FILTER = { name: 'envoy.filters.http.router', typed_config: anyOf(TYPE_URLS.ROUTER, {}) };
+const CORS_FILTER = { name: 'envoy.filters.http.cors', typed_config: anyOf(TYPE_URLS.CORS, {}) };
 
 function hcm(statPrefix: string, routeSpec: { rds: string } | { inline: RouteConfiguration }, grpc: boolean) {
   const common = { stat_prefix: statPrefix, http_filters: grpc ? [ROUTER_FILTER] : [CORS_FILTER, ROUTER_FILTER] };
   const spec = 'rds' in routeSpec ? { rds: { config_source: ADS, route_config_name: routeSpec.rds } } : { route_config: routeSpec.inline };
-  return typed(TYPE_URLS.HTTP_CONNECTION_MANAGER, { ...common, ...spec });
+  return anyOf(TYPE_URLS.HTTP_CONNECTION_MANAGER, { ...common, ...spec });
 }
 
 function hcmFilter(statPrefix: string, routeSpec: { rds: string } | { inline: RouteConfiguration }) {
@@ -49,7 +50,7 @@ function hcmFilter(statPrefix: string, routeSpec: { rds: string } | { inline: Ro
 
 function tcpProxy(statPrefix: string, cluster: string | { name: string; weight: number }[]) {
   const spec = typeof cluster === 'string' ? { cluster } : { weighted_clusters: { clusters: cluster } };
-  return { name: 'envoy.filters.network.tcp_proxy', typed_config: typed(TYPE_URLS.TCP_PROXY, { stat_prefix: statPrefix, ...spec }) };
+  return { name: 'envoy.filters.network.tcp_proxy', typed_config: anyOf(TYPE_URLS.TCP_PROXY, { stat_prefix: statPrefix, ...spec }) };
 }
 
 /** Services a proxy in `namespace` may address (Istio exportTo, default everywhere). */
@@ -145,9 +146,9 @@ function sidecarListeners(mesh: Mesh, node: ProxyNode): ListenerPlan {
     traffic_direction: 'OUTBOUND',
     use_original_dst: { value: true },
     listener_filters: [
-      { name: 'envoy.filters.listener.original_dst', typed_config: typed(TYPE_URLS.ORIGINAL_DST, {}) },
-      { name: 'envoy.filters.listener.tls_inspector', typed_config: typed(TYPE_URLS.TLS_INSPECTOR, {}) },
-      { name: 'envoy.filters.listener.http_inspector', typed_config: typed(TYPE_URLS.HTTP_INSPECTOR, {}) },
+      { name: 'envoy.filters.listener.original_dst', typed_config: anyOf(TYPE_URLS.ORIGINAL_DST, {}) },
+      { name: 'envoy.filters.listener.tls_inspector', typed_config: anyOf(TYPE_URLS.TLS_INSPECTOR, {}) },
+      { name: 'envoy.filters.listener.http_inspector', typed_config: anyOf(TYPE_URLS.HTTP_INSPECTOR, {}) },
     ],
     filter_chains: chains,
     default_filter_chain: { name: fallback, filters: [tcpProxy(fallback, fallback)] },
@@ -185,7 +186,7 @@ function inboundListener(mesh: Mesh, node: ProxyNode): { listener: Listener; por
       name: 'virtualInbound',
       address: socketAddress('0.0.0.0', node.inboundPort),
       traffic_direction: 'INBOUND',
-      listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: typed(TYPE_URLS.ORIGINAL_DST, {}) }],
+      listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: anyOf(TYPE_URLS.ORIGINAL_DST, {}) }],
       filter_chains: chains,
     },
     ports: [...ports.keys()].sort((a, b) => a - b),

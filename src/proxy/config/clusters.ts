@@ -9,6 +9,7 @@ import protobuf from 'protobufjs';
 import type { Cluster__Output } from '../../xds/generated/envoy/config/cluster/v3/Cluster.js';
 import type { ClusterLoadAssignment__Output } from '../../xds/generated/envoy/config/endpoint/v3/ClusterLoadAssignment.js';
 import { H2EndpointPool, UNLIMITED_STREAMS } from '../upstream/h2-pool.js';
+import { durationMs } from '../../xds/duration.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, EndpointPool } from '../upstream/pool.js';
 import type { LoadBalancerRegistry } from '../upstream/lb/registry.js';
 import type { Endpoint, EndpointState, LbConfig, Picker } from '../upstream/lb/types.js';
@@ -177,10 +178,6 @@ function fields(bytes: Uint8Array): Map<number, Uint8Array> {
   return out;
 }
 
-function durationMs(d: { seconds?: string | number; nanos?: number } | null | undefined, fallback: number): number {
-  if (d == null) return fallback;
-  return Number(d.seconds ?? 0) * 1000 + Math.round((d.nanos ?? 0) / 1e6);
-}
 
 export function endpointsOf(cla: ClusterLoadAssignment__Output | null | undefined): Endpoint[] {
   const out: Endpoint[] = [];

@@ -8,7 +8,7 @@ import type { ClusterRuntime } from '../config/clusters.js';
 import { chooseChain } from '../config/listeners.js';
 import type { RuntimeSnapshot } from '../config/runtime.js';
 import { type ForwardAction, type HeaderMutation, pickTarget, rewritePath, type WeightedTarget } from '../routing/route-action.js';
-import type { RequestInfo, RouteTable } from '../routing/route-table.js';
+import { queryValue, type RequestInfo, type RouteTable } from '../routing/route-table.js';
 import { hashKey } from '../upstream/lb/hash.js';
 import type { Endpoint, EndpointState } from '../upstream/lb/types.js';
 import type { ListenContext } from './context.js';
@@ -86,13 +86,6 @@ export function headerOf(headers: readonly string[], name: string): string | und
   return undefined;
 }
 
-function queryOf(query: string, name: string): string | undefined {
-  for (const part of query.split('&')) {
-    const eq = part.indexOf('=');
-    if ((eq < 0 ? part : part.slice(0, eq)) === name) return eq < 0 ? '' : part.slice(eq + 1);
-  }
-  return undefined;
-}
 
 function cookieOf(header: string | undefined, name: string): string | undefined {
   if (header === undefined) return undefined;
@@ -111,14 +104,15 @@ function hashOf(action: ForwardAction, info: RequestInfo, remoteAddress: string 
     let key: string | undefined;
     if (p.kind === 'header') key = headerOf(info.headers, p.name);
     else if (p.kind === 'source-ip') key = remoteAddress;
-    else if (p.kind === 'query') key = queryOf(info.query, p.name);
+    else if (p.kind === 'query') key = queryValue(info.query, p.name);
     else key = cookieOf(headerOf(info.headers, 'cookie'), p.name);
     if (key !== undefined) return hashKey(key);
   }
   return undefined;
 }
 
-function serviceOfCluster(cluster: string): string {
+/** `outbound|9080|v1|reviews.default.svc.cluster.local` → the service host; `unknown` otherwise. */
+export function serviceOfCluster(cluster: string): string {
   const parts = cluster.split('|');
   return parts.length === 4 ? (parts[3] as string) : 'unknown';
 }

@@ -4,6 +4,7 @@
  * answer directly. Header mutations of a weighted cluster apply after the route's.
  */
 import RE2 from 're2';
+import { durationMs } from '../../xds/duration.js';
 import type { Route__Output } from '../../xds/generated/envoy/config/route/v3/Route.js';
 import type { HeaderValueOption__Output } from '../../xds/generated/envoy/config/core/v3/HeaderValueOption.js';
 import type { _envoy_config_route_v3_RouteAction_HashPolicy__Output as RouteAction_HashPolicy__Output } from '../../xds/generated/envoy/config/route/v3/RouteAction.js';
@@ -96,10 +97,6 @@ function mutation(add: readonly HeaderValueOption__Output[], remove: readonly st
   };
 }
 
-function durationMs(d: { seconds?: string | number; nanos?: number } | null | undefined): number {
-  if (d == null) return 0;
-  return Number(d.seconds ?? 0) * 1000 + Math.round((d.nanos ?? 0) / 1e6);
-}
 
 function hashPolicies(list: readonly RouteAction_HashPolicy__Output[]): readonly HashPolicy[] | null {
   const out: HashPolicy[] = [];

@@ -49,7 +49,8 @@ export function headerValue(req: RequestInfo, name: string): string | undefined 
   return out;
 }
 
-function queryValue(query: string, name: string): string | undefined {
+/** The value of query parameter `name` (decoded), '' for `?name`, undefined when absent. */
+export function queryValue(query: string, name: string): string | undefined {
   if (query === '') return undefined;
   let start = 0;
   while (start <= query.length) {

@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net';
 import type { TcpChain } from '../config/listeners.js';
 import { chooseChain } from '../config/listeners.js';
 import type { ListenContext } from '../http/context.js';
-import { decide, portOf } from '../http/router.js';
+import { decide, portOf, serviceOfCluster } from '../http/router.js';
 import { tcpSeries } from '../telemetry/http-labels.js';
 import { tunnel } from './tunnel.js';
 
@@ -18,10 +18,6 @@ interface TcpTarget {
   readonly connectTimeoutMs: number;
 }
 
-function serviceOf(cluster: string): string {
-  const parts = cluster.split('|');
-  return parts.length === 4 ? (parts[3] as string) : 'unknown';
-}
 
 /** An endpoint of one of the chain's (weighted) clusters, or the reason there is none. */
 function pickFromChain(ctx: ListenContext, chain: TcpChain, remote: string | undefined): TcpTarget | { flag: string } {
@@ -34,7 +30,7 @@ function pickFromChain(ctx: ListenContext, chain: TcpChain, remote: string | und
   const endpoint = cluster.picker.pick({ hash: undefined });
   void remote;
   if (endpoint === undefined) return { flag: 'UH' };
-  return { address: endpoint.address, port: endpoint.port, service: serviceOf(chosen.name), connectTimeoutMs: cluster.connectTimeoutMs };
+  return { address: endpoint.address, port: endpoint.port, service: serviceOfCluster(chosen.name), connectTimeoutMs: cluster.connectTimeoutMs };
 }
 
 /** Connects `down` to `target`, tunnels, and records TCP metrics; `onUpstream` runs once connected. */
