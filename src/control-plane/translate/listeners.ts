@@ -48,6 +48,12 @@ function hcmFilter(statPrefix: string, routeSpec: { rds: string } | { inline: Ro
   return { name: 'envoy.filters.network.http_connection_manager', typed_config: hcm(statPrefix, routeSpec, false) };
 }
 
+/** A TCP/TLS route's destinations as a tcp_proxy target: one cluster, or weighted clusters. */
+function tcpTarget(scope: RouteScope, route: readonly { destination: { host: string; subset?: string; port?: number }; weight: number }[]): string | { name: string; weight: number }[] {
+  const clusters = route.map((d) => ({ name: destinationCluster(scope, d.destination), weight: d.weight }));
+  return clusters.length === 1 ? (clusters[0] as { name: string }).name : clusters;
+}
+
 function tcpProxy(statPrefix: string, cluster: string | { name: string; weight: number }[]) {
   const spec = typeof cluster === 'string' ? { cluster } : { weighted_clusters: { clusters: cluster } };
   return { name: 'envoy.filters.network.tcp_proxy', typed_config: anyOf(TYPE_URLS.TCP_PROXY, { stat_prefix: statPrefix, ...spec }) };
@@ -108,13 +114,11 @@ function tcpChains(mesh: Mesh, node: ProxyNode, service: Service, port: number, 
     for (const route of vs?.spec.tls ?? []) {
       const m = route.match.find((x) => (x.port === undefined || x.port === port) && (x.gateways ?? vs?.spec.gateways ?? []).includes(MESH_GATEWAY));
       if (m === undefined) continue;
-      const clusters = route.route.map((d) => ({ name: destinationCluster(scope, d.destination), weight: d.weight }));
-      chains.push({ name: `${own}|sni`, filter_chain_match: { ...base, server_names: [...m.sniHosts] }, filters: [tcpProxy(own, clusters.length === 1 ? (clusters[0] as { name: string }).name : clusters)] });
+      chains.push({ name: `${own}|sni`, filter_chain_match: { ...base, server_names: [...m.sniHosts] }, filters: [tcpProxy(own, tcpTarget(scope, route.route))] });
     }
   }
   const tcpRoute = (vs?.spec.tcp ?? []).find((r) => r.match.length === 0 || r.match.some((m) => (m.port === undefined || m.port === port) && (m.sourceLabels === undefined || selects(m.sourceLabels, node.labels))));
-  const clusters = tcpRoute?.route.map((d) => ({ name: destinationCluster(scope, d.destination), weight: d.weight }));
-  const target = clusters === undefined ? own : clusters.length === 1 ? (clusters[0] as { name: string }).name : clusters;
+  const target = tcpRoute === undefined ? own : tcpTarget(scope, tcpRoute.route);
   chains.push({ name: own, filter_chain_match: base, filters: [tcpProxy(own, target)] });
   return chains;
 }
@@ -277,8 +281,7 @@ function gatewayTcpChains(mesh: Mesh, node: ProxyNode, port: number, servers: re
       for (const route of routes) {
         const m = route.match.find((x) => (x.port === undefined || x.port === port) && (x.gateways ?? vs.spec.gateways).includes(ref));
         if (route.match.length > 0 && m === undefined) continue;
-        const clusters = route.route.map((d) => ({ name: destinationCluster(scope, d.destination), weight: d.weight }));
-        const target = clusters.length === 1 ? (clusters[0] as { name: string }).name : clusters;
+        const target = tcpTarget(scope, route.route);
         const sni = tls && m !== undefined && 'sniHosts' in m ? { server_names: [...(m as { sniHosts: readonly string[] }).sniHosts] } : {};
         chains.push({ name: `${vs.metadata.namespace}/${vs.metadata.name}`, filter_chain_match: sni, filters: [tcpProxy(`outbound_0.0.0.0_${port}`, target)] });
       }
