@@ -9,9 +9,8 @@ import type { Logger } from '../core/log.js';
 import { spiffeUri } from '../core/spiffe.js';
 import { TYPE_URLS } from '../xds/type-urls.js';
 import { RuntimeConfig, type RuntimeSnapshot } from './config/runtime.js';
-import { drainConnection, type ListenContext, type ListenerMode, serveConnection } from './http/h1-proxy.js';
-import { drainH2Connection, H2Listener } from './http/h2/h2-server.js';
-import { sniffConnection, type SniffHandlers } from './http/h2/h2-sniff.js';
+import { ListenerDispatch } from './dispatch.js';
+import type { ListenContext, ListenerMode } from './http/h1-proxy.js';
 import { createListener, type Listener, nativeUnavailableReason } from './listener/fast-accept.js';
 import { MetricsRegistry } from './telemetry/metrics.js';
 import { LoadBalancerRegistry, registerBuiltinLoadBalancers } from './upstream/lb/registry.js';
@@ -45,9 +44,21 @@ interface BoundListener {
   /** null while binding. */
   listener: Listener | null;
   closed: boolean;
-  readonly ctx: ListenContext;
+  readonly dispatch: ListenerDispatch;
   port: number;
 }
+
+/** Where a listener of the configuration is served. */
+interface ListenerPlace {
+  readonly mode: ListenerMode;
+  readonly host: string;
+  /** The port to bind (0: any). */
+  readonly port: number;
+  /** The listener's port in the configuration: the destination port of uncaptured connections. */
+  readonly configPort: number;
+}
+
+const WILDCARD_ADDRESSES = new Set(['0.0.0.0', '::', '']);
 
 export class Proxy {
   readonly options: ProxyOptions;
@@ -153,15 +164,14 @@ export class Proxy {
    */
   async drain(timeoutMs = DRAIN_TIMEOUT_MS): Promise<void> {
     for (const l of this.#listeners.values()) {
-      l.ctx.draining = true;
       l.closed = true;
       l.listener?.close();
-      for (const s of l.ctx.connections) if (!drainH2Connection(s)) drainConnection(s);
+      l.dispatch.drain();
     }
-    const all = [...this.#listeners.values()].flatMap((l) => [...l.ctx.connections]);
+    const all = [...this.#listeners.values()].flatMap((l) => [...l.dispatch.connections]);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all([...this.#listeners.values()].map((l) => waitForConnections(l.ctx.connections))),
+      Promise.all([...this.#listeners.values()].map((l) => waitForConnections(l.dispatch.connections))),
       new Promise<void>((resolve) => {
         timer = setTimeout(resolve, timeoutMs);
         timer.unref();
@@ -174,7 +184,7 @@ export class Proxy {
   async close(): Promise<void> {
     await this.drain();
     await this.xds.close();
-    for (const l of this.#listeners.values()) for (const s of l.ctx.connections) s.destroy();
+    for (const l of this.#listeners.values()) for (const s of l.dispatch.connections) s.destroy();
     this.#listeners.clear();
     this.config.close();
     await Promise.all([closeHttp(this.#admin), closeHttp(this.#stats)]);
@@ -193,49 +203,61 @@ export class Proxy {
 
   #reconcile(snapshot: RuntimeSnapshot): void {
     if (!this.#ready && this.xds.status().types[TYPE_URLS.LISTENER]?.version && this.xds.status().types[TYPE_URLS.CLUSTER]?.version) this.#ready = true;
-    const wanted = new Map<string, { mode: ListenerMode; port: number }>();
+    const wanted = new Map<string, ListenerPlace>();
     for (const [name, l] of snapshot.listeners) {
-      if (this.options.type === 'sidecar') {
-        if (name === 'virtualOutbound') wanted.set(name, { mode: 'outbound', port: this.options.outboundPort });
-        // virtualInbound: served once the local mesh routes callers to it (with trellis run).
-      } else {
-        wanted.set(name, { mode: 'gateway', port: l.port });
-      }
+      const place = this.#placeOf(name, l.address, l.port, l.direction);
+      if (place !== undefined) wanted.set(name, place);
     }
     for (const [name, bound] of this.#listeners) {
       if (wanted.has(name)) continue;
-      bound.ctx.draining = true;
       bound.closed = true;
       bound.listener?.close();
+      bound.dispatch.drain();
       this.#listeners.delete(name);
       this.#log.info('listener removed: draining', { listener: name });
     }
-    for (const [name, want] of wanted) {
+    for (const [name, place] of wanted) {
       if (this.#listeners.has(name)) continue;
-      this.#bind(name, want.mode, want.port);
+      this.#bind(name, place);
     }
   }
 
-  #bind(name: string, mode: ListenerMode, port: number): void {
+  /**
+   * A sidecar serves `virtualOutbound` on the outbound port (an HTTP proxy for the
+   * application) and `virtualInbound` on the inbound port (connections captured for the
+   * application, chosen by their original destination port); other inbound listeners
+   * (bound to a port of their own) as inbound. A gateway serves every listener on its
+   * configured port.
+   */
+  #placeOf(name: string, address: string, port: number, direction: string): ListenerPlace | undefined {
+    const o = this.options;
+    const host = WILDCARD_ADDRESSES.has(address) ? o.bind : address;
+    if (o.type === 'router') return { mode: 'gateway', host: o.bind, port, configPort: port };
+    if (name === 'virtualOutbound') return { mode: 'outbound', host: o.bind, port: o.outboundPort, configPort: port };
+    if (name === 'virtualInbound') return { mode: 'inbound', host: o.bind, port: o.inboundPort, configPort: port };
+    if (direction === 'INBOUND') return { mode: 'inbound', host, port, configPort: port };
+    return undefined;
+  }
+
+  #bind(name: string, place: ListenerPlace): void {
     const ctx: ListenContext = {
       config: this.config,
       listenerName: name,
-      mode,
+      mode: place.mode,
+      destinationPort: place.configPort,
       identity: this.#identity(),
       metrics: this.metrics,
       log: this.#log,
       connections: new Set<Socket>(),
       draining: false,
     };
-    // HTTP/2 clients with prior knowledge (h2c) are told apart by their preface.
-    const h2 = new H2Listener(ctx);
-    const protocols: SniffHandlers = { connections: ctx.connections, h1: (socket) => serveConnection(socket, ctx), h2: (socket) => h2.accept(socket) };
-    const bound: BoundListener = { listener: null, closed: false, ctx, port };
+    const dispatch = new ListenerDispatch(ctx);
+    const bound: BoundListener = { listener: null, closed: false, dispatch, port: place.port };
     this.#listeners.set(name, bound);
     // The native helper drains the accept queue in one loop turn (Node 20 accepts one
     // connection per turn: 1,000 clients at once overflowed the backlog); it falls back
     // to node:net where it is not built.
-    createListener(this.options.bind, port, (socket) => sniffConnection(socket, protocols), {
+    createListener(place.host, place.port, (socket) => dispatch.accept(socket), {
       native: process.env.TRELLIS_NATIVE_ACCEPT !== '0',
       onError: (err) => this.#log.warn('accept failed', { listener: name, err }),
     }).then(
@@ -246,11 +268,11 @@ export class Proxy {
         }
         bound.listener = listener;
         bound.port = listener.port;
-        this.#log.info('listening', { listener: name, address: `${this.options.bind}:${listener.port}`, mode, nativeAccept: listener.native, ...(listener.native ? {} : { why: nativeUnavailableReason }) });
+        this.#log.info('listening', { listener: name, address: `${place.host}:${listener.port}`, mode: place.mode, nativeAccept: listener.native, ...(listener.native ? {} : { why: nativeUnavailableReason }) });
         for (const check of [...this.#bound]) check();
       },
       (err: unknown) => {
-        this.#log.error('listener failed', { listener: name, port, err });
+        this.#log.error('listener failed', { listener: name, port: place.port, err });
         if (this.#listeners.get(name) === bound) this.#listeners.delete(name);
       },
     );

@@ -234,7 +234,10 @@ function gatewayListeners(mesh: Mesh, node: ProxyNode): ListenerPlan {
       routes.push(gatewayRouteConfig(mesh, node, port, servers));
       listeners.push({ name, address: socketAddress('0.0.0.0', port), traffic_direction: 'OUTBOUND', filter_chains: [{ filters: [hcmFilter(`outbound_0.0.0.0_${port}`, { rds: `http.${port}` })] }] });
     } else if (protocol === 'TCP' || protocol === 'TLS') {
-      listeners.push({ name, address: socketAddress('0.0.0.0', port), traffic_direction: 'OUTBOUND', filter_chains: gatewayTcpChains(mesh, node, port, servers, protocol === 'TLS') });
+      const tls = protocol === 'TLS';
+      // SNI routing (TLS passthrough) needs the ClientHello read first, as in Envoy.
+      const inspect = tls ? { listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: anyOf(TYPE_URLS.TLS_INSPECTOR, {}) }] } : {};
+      listeners.push({ name, address: socketAddress('0.0.0.0', port), traffic_direction: 'OUTBOUND', ...inspect, filter_chains: gatewayTcpChains(mesh, node, port, servers, tls) });
     }
     // HTTPS termination needs gateway TLS (certificates); it comes with the gateway-TLS work.
   }

@@ -101,19 +101,43 @@ export function buildListener(l: Listener__Output): ListenerRuntime {
   };
 }
 
-/** Envoy's filter chain choice: exact destination port first, then SNI, then ALPN; else the default chain. */
-export function chooseChain(l: ListenerRuntime, port: number, sni: string | undefined, alpn: string | undefined): ChainAction | null {
+/**
+ * Envoy's filter chain choice: exact destination port first, then server name (an exact
+ * name beats a `*.` wildcard, a longer wildcard beats a shorter one), then application
+ * protocol (any of the client's offered protocols); else the default chain.
+ */
+export function chooseChain(l: ListenerRuntime, port: number, sni: string | undefined, alpn: readonly string[] | undefined): ChainAction | null {
   let best: ChainMatch | undefined;
   let bestScore = -1;
   for (const c of l.chains) {
     if (c.port !== null && c.port !== port) continue;
-    if (c.serverNames !== null && (sni === undefined || !c.serverNames.some((n) => n === sni || (n.startsWith('*.') && sni.endsWith(n.slice(1)))))) continue;
-    if (c.alpn !== null && (alpn === undefined || !c.alpn.includes(alpn))) continue;
-    const score = (c.port !== null ? 4 : 0) + (c.serverNames !== null ? 2 : 0) + (c.alpn !== null ? 1 : 0);
+    let nameScore = 0;
+    if (c.serverNames !== null) {
+      nameScore = sni === undefined ? 0 : serverNameScore(c.serverNames, sni);
+      if (nameScore === 0) continue;
+    }
+    if (c.alpn !== null && (alpn === undefined || !c.alpn.some((p) => alpn.includes(p)))) continue;
+    // Port decides first, then the server name's specificity, then ALPN.
+    const score = (c.port !== null ? 1 << 20 : 0) + nameScore * 2 + (c.alpn !== null ? 1 : 0);
     if (score > bestScore) {
       best = c;
       bestScore = score;
     }
   }
   return best?.action ?? l.defaultChain;
+}
+
+/** 0 when no name matches `sni`; else higher for more specific matches (exact highest). */
+function serverNameScore(names: readonly string[], sni: string): number {
+  let score = 0;
+  for (const n of names) {
+    if (n === sni) return 1 << 16;
+    if (n.startsWith('*.') && sni.length > n.length - 1 && sni.endsWith(n.slice(1))) score = Math.max(score, n.length);
+  }
+  return score;
+}
+
+/** Whether choosing a chain needs the TLS ClientHello (some chain matches SNI or ALPN). */
+export function needsClientHello(l: ListenerRuntime): boolean {
+  return l.chains.some((c) => c.serverNames !== null || c.alpn !== null);
 }

@@ -20,6 +20,12 @@ export interface ListenContext {
   readonly config: RuntimeConfig;
   readonly listenerName: string;
   readonly mode: ListenerMode;
+  /**
+   * The destination port whose filter chain serves these connections: the port a
+   * captured connection was sent to (SO_ORIGINAL_DST) or the listener's own. The
+   * outbound (HTTP proxy) listener routes by each request's port instead.
+   */
+  readonly destinationPort: number;
   readonly identity: ProxyIdentity;
   readonly metrics: MetricsRegistry;
   readonly log: Logger;

@@ -1,0 +1,158 @@
+/**
+ * What an accepted connection is, decided once per connection as Envoy's listener does:
+ * the destination port (where a captured connection was going, from SO_ORIGINAL_DST, or
+ * the listener's own port), then — when a filter chain matches on them — the TLS
+ * ClientHello's server name and ALPN, read without terminating TLS (tls_inspector). The
+ * chosen chain is a TCP proxy or an HTTP connection manager; HTTP connections are then
+ * told apart as HTTP/1.1 or HTTP/2 by their first bytes.
+ *
+ * The sidecar's outbound listener is an HTTP proxy that routes each request by its own
+ * port; a connection captured there for a TCP service (its original port has a TCP chain)
+ * is proxied as TCP.
+ */
+import type { Socket } from 'node:net';
+import { chooseChain, needsClientHello, type ListenerRuntime } from './config/listeners.js';
+import type { ListenContext } from './http/context.js';
+import { drainConnection, serveConnection } from './http/h1-proxy.js';
+import { drainH2Connection, H2Listener } from './http/h2/h2-server.js';
+import { sniffConnection, type SniffHandlers } from './http/h2/h2-sniff.js';
+import { originalDestination } from './listener/fast-accept.js';
+import { serveTcpConnection } from './tcp/tcp-proxy.js';
+import { type ClientHelloInfo, inspectClientHello } from './tls/client-hello.js';
+
+/** Envoy's default listener_filters_timeout: a client that sends no ClientHello by then is closed. */
+export const HELLO_TIMEOUT_MS = 15_000;
+
+/** The context and HTTP handlers of one destination port of a listener. */
+interface PortView {
+  readonly ctx: ListenContext;
+  readonly http: SniffHandlers;
+}
+
+/** One listener's connection dispatch; contexts per destination port share its connection set. */
+export class ListenerDispatch {
+  readonly #base: ListenContext;
+  readonly #views = new Map<number, PortView>();
+
+  constructor(base: ListenContext) {
+    this.#base = base;
+    this.#views.set(base.destinationPort, view(base));
+  }
+
+  /** Every open connection of the listener. */
+  get connections(): Set<Socket> {
+    return this.#base.connections;
+  }
+
+  /** Takes an accepted connection. */
+  accept(socket: Socket): void {
+    const base = this.#base;
+    const listener = base.config.current.listeners.get(base.listenerName);
+    const orig = originalDestination(socket);
+    // A connection the kernel did not redirect has itself as "original" destination.
+    const port = orig !== undefined && orig.port !== socket.localPort ? orig.port : undefined;
+    if (base.mode === 'outbound') {
+      const chain = port === undefined || listener === undefined ? null : chooseChain(listener, port, undefined, undefined);
+      if (chain !== null && chain.kind === 'tcp') serveTcpConnection(socket, this.#view(port as number).ctx, chain);
+      else sniffConnection(socket, (this.#views.get(base.destinationPort) as PortView).http);
+      return;
+    }
+    const destination = port ?? base.destinationPort;
+    if (listener !== undefined && needsClientHello(listener)) readHello(socket, this, listener, destination);
+    else this.route(socket, listener, destination, undefined);
+  }
+
+  /** Serves `socket` by the chain for its destination port and ClientHello. */
+  route(socket: Socket, listener: ListenerRuntime | undefined, port: number, hello: ClientHelloInfo | undefined): void {
+    const chain = listener === undefined ? null : chooseChain(listener, port, hello?.serverName, hello?.alpn);
+    if (chain === null) {
+      // Envoy closes a connection no filter chain matches (listener stat no_filter_chain_match).
+      this.#base.log.debug('no filter chain matches the connection', { listener: this.#base.listenerName, port, serverName: hello?.serverName });
+      socket.destroy();
+      return;
+    }
+    const v = this.#view(port);
+    if (chain.kind === 'tcp') serveTcpConnection(socket, v.ctx, chain);
+    else sniffConnection(socket, v.http);
+  }
+
+  /** Marks every context draining and closes idle connections (in-flight ones close after their response). */
+  drain(): void {
+    for (const v of this.#views.values()) (v.ctx as { draining: boolean }).draining = true;
+    for (const s of this.#base.connections) if (!drainH2Connection(s)) drainConnection(s);
+  }
+
+  #view(port: number): PortView {
+    let v = this.#views.get(port);
+    if (v === undefined) {
+      v = view({ ...this.#base, destinationPort: port, draining: this.#base.draining });
+      this.#views.set(port, v);
+    }
+    return v;
+  }
+}
+
+function view(ctx: ListenContext): PortView {
+  // HTTP/2 clients with prior knowledge (h2c) are told apart by their preface.
+  const h2 = new H2Listener(ctx);
+  return { ctx, http: { connections: ctx.connections, h1: (socket) => serveConnection(socket, ctx), h2: (socket) => h2.accept(socket) } };
+}
+
+const kHello = Symbol('trellis.hello');
+
+interface HelloState {
+  readonly dispatch: ListenerDispatch;
+  readonly listener: ListenerRuntime;
+  readonly port: number;
+  buf: Buffer | null;
+  readonly timer: NodeJS.Timeout;
+}
+
+type HelloSocket = Socket & { [kHello]?: HelloState };
+
+/** Reads until the ClientHello (or the first bytes of a non-TLS protocol) is in, then routes. */
+function readHello(socket: Socket, dispatch: ListenerDispatch, listener: ListenerRuntime, port: number): void {
+  const s = socket as HelloSocket;
+  dispatch.connections.add(socket);
+  s[kHello] = { dispatch, listener, port, buf: null, timer: setTimeout(onHelloTimeout, HELLO_TIMEOUT_MS, s) };
+  s.on('data', onHelloData);
+  s.on('close', onHelloClose);
+  s.on('error', noop);
+}
+
+function noop(): void {}
+
+function onHelloData(this: HelloSocket, chunk: Buffer): void {
+  const st = this[kHello] as HelloState;
+  const buf = st.buf === null ? chunk : Buffer.concat([st.buf, chunk]);
+  const r = inspectClientHello(buf);
+  if (r.kind === 'incomplete') {
+    st.buf = buf;
+    return;
+  }
+  this.pause(); // before the 'data' listener goes, or the next chunk is lost
+  endHello(this, st);
+  this.unshift(buf);
+  st.dispatch.route(this, st.listener, st.port, r.kind === 'tls' ? r.hello : undefined);
+}
+
+function endHello(s: HelloSocket, st: HelloState): void {
+  clearTimeout(st.timer);
+  s.removeListener('data', onHelloData);
+  s.removeListener('close', onHelloClose);
+  s.removeListener('error', noop);
+  s[kHello] = undefined;
+  st.dispatch.connections.delete(s);
+}
+
+function onHelloClose(this: HelloSocket): void {
+  const st = this[kHello];
+  if (st !== undefined) endHello(this, st);
+}
+
+function onHelloTimeout(s: HelloSocket): void {
+  const st = s[kHello];
+  if (st === undefined) return;
+  endHello(s, st);
+  s.destroy();
+}
