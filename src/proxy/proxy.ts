@@ -10,7 +10,8 @@ import { spiffeUri } from '../core/spiffe.js';
 import { TYPE_URLS } from '../xds/type-urls.js';
 import { RuntimeConfig, type RuntimeSnapshot } from './config/runtime.js';
 import { ListenerDispatch } from './dispatch.js';
-import type { ListenContext, ListenerMode } from './http/h1-proxy.js';
+import type { ListenContext, ListenerMode, ProxyIdentity } from './http/h1-proxy.js';
+import { peerHeaders } from './telemetry/peer.js';
 import { createListener, type Listener, nativeUnavailableReason } from './listener/fast-accept.js';
 import { MetricsRegistry } from './telemetry/metrics.js';
 import { LoadBalancerRegistry, registerBuiltinLoadBalancers } from './upstream/lb/registry.js';
@@ -190,14 +191,16 @@ export class Proxy {
     await Promise.all([closeHttp(this.#admin), closeHttp(this.#stats)]);
   }
 
-  #identity() {
+  #identity(): ProxyIdentity {
     const o = this.options;
+    const workload = o.labels.app === undefined ? o.id : o.labels.version === undefined ? o.labels.app : `${o.labels.app}-${o.labels.version}`;
     return {
-      workload: o.labels.app === undefined ? o.id : o.labels.version === undefined ? o.labels.app : `${o.labels.app}-${o.labels.version}`,
+      workload,
       namespace: o.namespace,
       principal: spiffeUri({ trustDomain: o.trustDomain ?? 'cluster.local', namespace: o.namespace, serviceAccount: o.serviceAccount }),
       app: o.labels.app ?? 'unknown',
       version: o.labels.version ?? 'unknown',
+      peerHeaders: peerHeaders({ name: o.id, workload, namespace: o.namespace, labels: o.labels }),
     };
   }
 

@@ -31,6 +31,8 @@ export function endpointsOf(snapshot: RegistrySnapshot, service: Service, port: 
     if (dial === undefined) continue;
     out.push({
       workloadId: w.id,
+      workloadName: w.name,
+      namespace: w.namespace,
       address: w.address,
       port: dial,
       labels: w.labels,

@@ -118,6 +118,9 @@ export interface Workload {
 /** One workload serving one service port: what the translator turns into an LbEndpoint. */
 export interface Endpoint {
   readonly workloadId: string;
+  /** The workload's name and namespace (for Istio's endpoint metadata). */
+  readonly workloadName: string;
+  readonly namespace: string;
   readonly address: string;
   /** The port to dial on `address`. */
   readonly port: number;

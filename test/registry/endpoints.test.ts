@@ -60,6 +60,8 @@ describe('endpointsOf', { timeout: 10_000 }, () => {
     assert.deepEqual(endpointsOf(snap, reviews, 9080), [
       {
         workloadId: 'workload-entry/default/reviews-v1',
+        workloadName: 'reviews-v1',
+        namespace: 'default',
         address: '10.0.0.11',
         port: 9080,
         labels: { app: 'reviews', version: 'v1' },
@@ -70,6 +72,8 @@ describe('endpointsOf', { timeout: 10_000 }, () => {
       },
       {
         workloadId: 'workload-entry/default/reviews-v2',
+        workloadName: 'reviews-v2',
+        namespace: 'default',
         address: '10.0.0.12',
         port: 9080,
         labels: { app: 'reviews', version: 'v2' },
@@ -80,6 +84,8 @@ describe('endpointsOf', { timeout: 10_000 }, () => {
       },
       {
         workloadId: 'workload-entry/default/reviews-v3',
+        workloadName: 'reviews-v3',
+        namespace: 'default',
         address: '10.0.0.13',
         port: 9080,
         labels: { app: 'reviews', version: 'v3' },

@@ -5,6 +5,7 @@
  * by locality; every locality carries a weight (gRPC drops localities without one).
  */
 import { selects, type Labels } from '../../api/common.js';
+import { workloadMetadata } from '../../core/canonical.js';
 import type { Cluster } from '../../xds/generated/envoy/config/cluster/v3/Cluster.js';
 import type { ClusterLoadAssignment } from '../../xds/generated/envoy/config/endpoint/v3/ClusterLoadAssignment.js';
 import type { LocalityLbEndpoints } from '../../xds/generated/envoy/config/endpoint/v3/LocalityLbEndpoints.js';
@@ -59,7 +60,13 @@ export function loadAssignment(name: string, endpoints: readonly Endpoint[]): Cl
         endpoint: { address: socketAddress(e.address, e.port) },
         health_status: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
         load_balancing_weight: { value: e.weight },
-        metadata: { filter_metadata: { trellis: { fields: { workload: { stringValue: e.workloadId } } } } },
+        // Istio's workload metadata names the destination in the caller's metrics.
+        metadata: {
+          filter_metadata: {
+            istio: { fields: { workload: { stringValue: workloadMetadata(e.workloadName, e.namespace, e.labels) } } },
+            trellis: { fields: { workload: { stringValue: e.workloadId } } },
+          },
+        },
       })),
     };
   });
@@ -179,11 +186,17 @@ function firstOnly(cla: ClusterLoadAssignment): ClusterLoadAssignment {
   return { cluster_name: cla.cluster_name, endpoints: first === undefined ? [] : [{ lb_endpoints: [first] }] };
 }
 
-/** A sidecar's inbound cluster: the application on loopback. */
-export function inboundCluster(port: number): Cluster {
+/**
+ * A sidecar's inbound cluster: the application on loopback. Its metadata names the
+ * services it serves (as Istio's `istio.services`), which the proxy reports as
+ * `destination_service` on the inbound side.
+ */
+export function inboundCluster(port: number, services: readonly { host: string; name: string; namespace: string }[]): Cluster {
   const name = inboundClusterName(port);
+  const list = services.map((s) => ({ structValue: { fields: { host: { stringValue: s.host }, name: { stringValue: s.name }, namespace: { stringValue: s.namespace } } } }));
   return {
     name,
+    metadata: { filter_metadata: { istio: { fields: { services: { listValue: { values: list } } } } } },
     type: 'STATIC',
     connect_timeout: duration(DEFAULT_CONNECT_TIMEOUT_MS),
     lb_policy: 'ROUND_ROBIN',

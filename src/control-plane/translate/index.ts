@@ -4,6 +4,7 @@
  * ClusterLoadAssignment — named as Istio names them, so config dumps look familiar.
  * No sockets, no clocks; tested without a server.
  */
+import { selects } from '../../api/common.js';
 import type { Cluster } from '../../xds/generated/envoy/config/cluster/v3/Cluster.js';
 import type { ClusterLoadAssignment } from '../../xds/generated/envoy/config/endpoint/v3/ClusterLoadAssignment.js';
 import type { Listener } from '../../xds/generated/envoy/config/listener/v3/Listener.js';
@@ -46,6 +47,18 @@ function cachedServiceClusters(mesh: Mesh, node: ProxyNode, service: Service, po
   return plans;
 }
 
+/** The services (host, name, namespace) that select this sidecar's workload and target `port`. */
+function inboundServices(mesh: Mesh, node: ProxyNode, port: number): { host: string; name: string; namespace: string }[] {
+  const out: { host: string; name: string; namespace: string }[] = [];
+  for (const s of mesh.services) {
+    if (s.namespace !== node.namespace || s.selector === undefined || !selects(s.selector, node.labels)) continue;
+    if (s.ports.some((p) => (typeof p.targetPort === 'number' ? p.targetPort : p.targetPort === undefined ? p.port : undefined) === port)) {
+      out.push({ host: s.hostname, name: s.name, namespace: s.namespace });
+    }
+  }
+  return out;
+}
+
 export function translate(mesh: Mesh, node: ProxyNode): Translation {
   const { listeners, routes, inboundPorts } = listenersFor(mesh, node);
   const clusters: Cluster[] = [];
@@ -60,7 +73,7 @@ export function translate(mesh: Mesh, node: ProxyNode): Translation {
     }
   }
   if (node.kind === 'sidecar') {
-    for (const port of inboundPorts) clusters.push(inboundCluster(port));
+    for (const port of inboundPorts) clusters.push(inboundCluster(port, inboundServices(mesh, node, port)));
   }
   if (node.kind !== 'grpc') clusters.push(...passthroughClusters());
   const names = new Set(clusters.map((c) => c.name));

@@ -13,6 +13,7 @@ import { durationMs } from '../../xds/duration.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, EndpointPool } from '../upstream/pool.js';
 import type { LoadBalancerRegistry } from '../upstream/lb/registry.js';
 import type { Endpoint, EndpointState, LbConfig, Picker } from '../upstream/lb/types.js';
+import { type PeerWorkload, peerFromWorkloadMetadata } from '../telemetry/peer.js';
 
 export const CLUSTER_KINDS = { eds: 'eds', static: 'static', dns: 'dns', originalDst: 'original-dst' } as const;
 export type ClusterKind = (typeof CLUSTER_KINDS)[keyof typeof CLUSTER_KINDS];
@@ -34,6 +35,33 @@ export interface ClusterRuntime {
   readonly protocol: UpstreamProtocol;
   /** `http2_protocol_options.max_concurrent_streams`: streams per upstream HTTP/2 connection at most. */
   readonly maxConcurrentStreams: number;
+  /** The service host for `destination_service`: from the name `outbound|port|subset|host`, else Istio's metadata `istio.services[0].host` (inbound clusters); `unknown` otherwise. */
+  readonly service: string;
+}
+
+/** `outbound|9080|v1|reviews.default.svc.cluster.local` → the service host; `unknown` otherwise. */
+export function serviceOfCluster(cluster: string): string {
+  const parts = cluster.split('|');
+  return parts.length === 4 && parts[3] !== '' ? (parts[3] as string) : 'unknown';
+}
+
+/**
+ * A field of a decoded `google.protobuf.Value`/`Struct`: grpc-js (proto-loader, keepCase)
+ * spells them `string_value`, protobufjs `stringValue`; read either.
+ */
+function protoField(v: unknown, snake: string, camel: string): unknown {
+  if (v === null || typeof v !== 'object') return undefined;
+  const o = v as Record<string, unknown>;
+  return o[snake] ?? o[camel];
+}
+
+/** Reads `istio.services[0].host` from cluster metadata. */
+function metadataService(c: Cluster__Output): string | undefined {
+  const fields = (c.metadata?.filter_metadata?.istio as { fields?: Record<string, unknown> } | undefined)?.fields;
+  const list = protoField(fields?.services, 'list_value', 'listValue') as { values?: unknown[] } | undefined;
+  const first = protoField(list?.values?.[0], 'struct_value', 'structValue') as { fields?: Record<string, unknown> } | undefined;
+  const host = protoField(first?.fields?.host, 'string_value', 'stringValue');
+  return typeof host === 'string' && host !== '' ? host : undefined;
 }
 
 /** State shared by every cluster: endpoint states and pools, by `address:port`. */
@@ -196,10 +224,18 @@ export function endpointsOf(cla: ClusterLoadAssignment__Output | null | undefine
         localityWeight: l.load_balancing_weight?.value ?? 0,
         priority: l.priority,
         healthy: e.health_status === 'HEALTHY' || e.health_status === 'UNKNOWN',
+        workload: workloadOf(e.metadata?.filter_metadata?.istio),
       });
     }
   }
   return out;
+}
+
+/** Istio's endpoint metadata `istio.workload`. */
+function workloadOf(istio: unknown): PeerWorkload | null {
+  const fields = (istio as { fields?: Record<string, unknown> } | null | undefined)?.fields;
+  const text = protoField(fields?.workload, 'string_value', 'stringValue');
+  return typeof text === 'string' ? peerFromWorkloadMetadata(text) : null;
 }
 
 function lbConfig(c: Cluster__Output): LbConfig {
@@ -239,5 +275,7 @@ export function buildCluster(c: Cluster__Output, cla: ClusterLoadAssignment__Out
   const lb = lbs.create(lbPolicy) ?? lbs.create('ROUND_ROBIN');
   const picker = lb === undefined ? { pick: () => undefined } : lb.build(endpoints, (id) => upstream.state(id), lbConfig(c));
   const { protocol, maxConcurrentStreams } = protocolOptionsOf(c);
-  return { name: c.name, kind, endpoints, picker, connectTimeoutMs: durationMs(c.connect_timeout, 10_000), lbPolicy, protocol, maxConcurrentStreams };
+  const fromName = serviceOfCluster(c.name);
+  const service = fromName !== 'unknown' ? fromName : (metadataService(c) ?? 'unknown');
+  return { name: c.name, kind, endpoints, picker, connectTimeoutMs: durationMs(c.connect_timeout, 10_000), lbPolicy, protocol, maxConcurrentStreams, service };
 }

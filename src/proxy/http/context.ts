@@ -14,6 +14,8 @@ export interface ProxyIdentity {
   readonly principal: string;
   readonly app: string;
   readonly version: string;
+  /** Istio's metadata exchange request headers describing this proxy (name, value, ...). */
+  readonly peerHeaders: readonly string[];
 }
 
 export interface ListenContext {

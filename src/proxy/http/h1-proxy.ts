@@ -14,6 +14,7 @@ import type { Socket } from 'node:net';
 import type { HeaderMutation } from '../routing/route-action.js';
 import type { RequestInfo } from '../routing/route-table.js';
 import { httpSeries } from '../telemetry/http-labels.js';
+import { type PeerWorkload, takePeer } from '../telemetry/peer.js';
 import type { HttpSeries } from '../telemetry/metrics.js';
 import type { EndpointPool, UpstreamConnection } from '../upstream/pool.js';
 import type { EndpointState } from '../upstream/lb/types.js';
@@ -54,6 +55,7 @@ class Exchange implements H1Downstream {
   reqDone: boolean;
   up: UpstreamConnection | null = null;
   endpointState: EndpointState | null = null;
+  peer: PeerWorkload | null = null;
   resBuf: Buffer | null = null;
   resHead: ResponseHead | null = null;
   resFramer: BodyFramer | null = null;
@@ -236,6 +238,8 @@ function startExchange(down: Downstream, head: RequestHead): void {
   const ex = new Exchange(down, head);
   down.exchange = ex;
   if (ctx.draining) ex.keepAlive = false;
+  // Inbound: the calling proxy's metadata exchange headers name the source (and go no further).
+  if (ctx.mode === 'inbound') ex.peer = takePeer(head.headers);
   const info = requestInfo(head);
   if (info === undefined) {
     ex.reqDone = true;
@@ -286,6 +290,8 @@ function upstreamHeaders(ex: Exchange, d: ForwardDecision, info: RequestInfo): s
   // websocket upgrades on every HTTP route).
   if (head.upgrade !== undefined) headers.push('connection', 'upgrade', 'upgrade', head.upgrade);
   if (headerOf(headers, 'x-request-id') === undefined) headers.push('x-request-id', randomUUID());
+  // Tell a mesh destination's proxy who is calling (Istio's metadata exchange).
+  if (ex.down.ctx.mode !== 'inbound' && d.endpoint !== undefined) headers.push(...ex.down.ctx.identity.peerHeaders);
   if (ex.down.ctx.mode === 'gateway') {
     // The edge proxy records the client (Envoy use_remote_address at gateways).
     const xff = headerOf(headers, 'x-forwarded-for');
@@ -674,6 +680,6 @@ function finish(ex: Exchange): void {
     ex.endpointState.activeRequests--;
     ex.endpointState = null;
   }
-  ex.series = httpSeries(ex.down.ctx, ex.destinationService, ex.status, ex.flags, 'http');
+  ex.series = httpSeries(ex.down.ctx, ex.destinationService, ex.status, ex.flags, 'http', ex.peer);
   ex.series.record(performance.now() - ex.start, ex.bytesIn, ex.bytesOut);
 }

@@ -4,7 +4,7 @@
  * redirect or a direct response) or forward to one endpoint of one cluster, with the
  * path and host rewritten. HTTP/1.1 and HTTP/2 listeners both call `decide()`.
  */
-import type { ClusterRuntime } from '../config/clusters.js';
+import { type ClusterRuntime, serviceOfCluster } from '../config/clusters.js';
 import { chooseChain } from '../config/listeners.js';
 import type { RuntimeSnapshot } from '../config/runtime.js';
 import { type ForwardAction, type HeaderMutation, pickTarget, rewritePath, type WeightedTarget } from '../routing/route-action.js';
@@ -12,6 +12,7 @@ import { queryValue, type RequestInfo, type RouteTable } from '../routing/route-
 import { hashKey } from '../upstream/lb/hash.js';
 import type { Endpoint, EndpointState } from '../upstream/lb/types.js';
 import type { ListenContext } from './context.js';
+import type { PeerWorkload } from '../telemetry/peer.js';
 
 /** Envoy's "no flags". */
 export const NO_FLAGS = '-';
@@ -111,11 +112,6 @@ function hashOf(action: ForwardAction, info: RequestInfo, remoteAddress: string 
   return undefined;
 }
 
-/** `outbound|9080|v1|reviews.default.svc.cluster.local` → the service host; `unknown` otherwise. */
-export function serviceOfCluster(cluster: string): string {
-  const parts = cluster.split('|');
-  return parts.length === 4 ? (parts[3] as string) : 'unknown';
-}
 
 const REDIRECT_REASONS = 'location';
 
@@ -138,9 +134,9 @@ export function decide(ctx: ListenContext, info: RequestInfo, remoteAddress: str
     return local(action.status, NO_FLAGS, EMPTY, [REDIRECT_REASONS, `${scheme}://${host}${p === defaultPort ? '' : `:${p}`}${path}${query}`], action.responseHeaders);
   }
   const target = pickTarget(action, Math.random());
-  const service = serviceOfCluster(target.cluster);
   const cluster = snapshot.clusters.get(target.cluster);
-  if (cluster === undefined) return local(503, 'NC', 'cluster not found', [], action.responseHeaders, service);
+  if (cluster === undefined) return local(503, 'NC', 'cluster not found', [], action.responseHeaders, serviceOfCluster(target.cluster));
+  const service = cluster.service;
   let address: string;
   let upstreamPort: number;
   let endpoint: Endpoint | undefined;
@@ -185,6 +181,8 @@ export function removeHeader(headers: string[], name: string): void {
 /** What an exchange (HTTP/1.1 or HTTP/2) keeps about the forward decision it follows. */
 export interface ForwardState {
   endpointState: EndpointState | null;
+  /** The picked endpoint's workload, for metric labels (outbound); the caller's on inbound. */
+  peer: PeerWorkload | null;
   responseHeaders: HeaderMutation | null;
   targetHeaders: HeaderMutation | null;
   connectTimeoutMs: number;
@@ -195,6 +193,7 @@ export function beginForward(state: ForwardState, ctx: ListenContext, d: Forward
   if (d.endpoint !== undefined) {
     state.endpointState = ctx.config.upstream.state(d.endpoint.id);
     state.endpointState.activeRequests++;
+    if (ctx.mode !== 'inbound') state.peer = d.endpoint.workload;
   }
   state.responseHeaders = d.action.responseHeaders;
   state.targetHeaders = d.target.responseHeaders;

@@ -7,8 +7,9 @@ import { connect, type Socket } from 'node:net';
 import type { TcpChain } from '../config/listeners.js';
 import { chooseChain } from '../config/listeners.js';
 import type { ListenContext } from '../http/context.js';
-import { decide, portOf, serviceOfCluster } from '../http/router.js';
+import { decide, portOf } from '../http/router.js';
 import { tcpSeries } from '../telemetry/http-labels.js';
+import type { PeerWorkload } from '../telemetry/peer.js';
 import { tunnel } from './tunnel.js';
 
 interface TcpTarget {
@@ -16,6 +17,7 @@ interface TcpTarget {
   readonly port: number;
   readonly service: string;
   readonly connectTimeoutMs: number;
+  readonly peer: PeerWorkload | null;
 }
 
 
@@ -30,12 +32,12 @@ function pickFromChain(ctx: ListenContext, chain: TcpChain, remote: string | und
   const endpoint = cluster.picker.pick({ hash: undefined });
   void remote;
   if (endpoint === undefined) return { flag: 'UH' };
-  return { address: endpoint.address, port: endpoint.port, service: serviceOfCluster(chosen.name), connectTimeoutMs: cluster.connectTimeoutMs };
+  return { address: endpoint.address, port: endpoint.port, service: cluster.service, connectTimeoutMs: cluster.connectTimeoutMs, peer: endpoint.workload };
 }
 
 /** Connects `down` to `target`, tunnels, and records TCP metrics; `onUpstream` runs once connected. */
 function proxyTo(ctx: ListenContext, down: Socket, target: TcpTarget, onUpstream: (up: Socket) => void): void {
-  const series = tcpSeries(ctx, target.service, '-');
+  const series = tcpSeries(ctx, target.service, '-', target.peer);
   const up = connect({ host: target.address, port: target.port, noDelay: true });
   up.setTimeout(target.connectTimeoutMs);
   let connected = false;
@@ -55,7 +57,7 @@ function proxyTo(ctx: ListenContext, down: Socket, target: TcpTarget, onUpstream
   });
   up.once('error', () => {
     if (connected) return;
-    tcpSeries(ctx, target.service, 'UF').opened++;
+    tcpSeries(ctx, target.service, 'UF', target.peer).opened++;
     down.destroy();
   });
 }
@@ -88,7 +90,7 @@ export function handleConnect(socket: Socket, ctx: ListenContext, authority: str
     target = pickFromChain(ctx, chain, socket.remoteAddress);
   } else {
     const d = decide(ctx, { method: 'CONNECT', path: '/', query: '', authority: authority.toLowerCase(), scheme: 'http', headers: [] }, socket.remoteAddress);
-    target = d.kind === 'forward' ? { address: d.address, port: d.port, service: d.destinationService, connectTimeoutMs: d.cluster.connectTimeoutMs } : { flag: d.flag };
+    target = d.kind === 'forward' ? { address: d.address, port: d.port, service: d.destinationService, connectTimeoutMs: d.cluster.connectTimeoutMs, peer: d.endpoint?.workload ?? null } : { flag: d.flag };
   }
   if ('flag' in target) {
     const status = target.flag === 'NR' ? '404 Not Found' : '503 Service Unavailable';

@@ -5,7 +5,7 @@ import type { Endpoint, EndpointState, LbConfig, LoadBalancer, PickContext, Pick
 /** Host `n` (1-based): 10.0.<n / 250>.<n % 250>:8080, weight 1, priority 0, healthy, locality r1/z1/s1. */
 export function host(n: number, fields: Partial<Omit<Endpoint, 'id' | 'address' | 'port'>> = {}): Endpoint {
   const address = `10.0.${Math.floor(n / 250)}.${n % 250}`;
-  return Object.freeze({ id: `${address}:8080`, address, port: 8080, weight: 1, locality: 'r1/z1/s1', localityWeight: 1, priority: 0, healthy: true, ...fields });
+  return Object.freeze({ id: `${address}:8080`, address, port: 8080, weight: 1, locality: 'r1/z1/s1', localityWeight: 1, priority: 0, healthy: true, workload: null, ...fields });
 }
 
 /** Hosts 1..count with the same fields. */

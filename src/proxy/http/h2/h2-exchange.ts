@@ -11,6 +11,7 @@ import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders, Serve
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { HeaderMutation } from '../../routing/route-action.js';
 import { httpLabels, httpSeries } from '../../telemetry/http-labels.js';
+import type { PeerWorkload } from '../../telemetry/peer.js';
 import type { HttpSeries } from '../../telemetry/metrics.js';
 import { cancelStream, type H2Connection, resetStream } from '../../upstream/h2-pool.js';
 import type { EndpointState } from '../../upstream/lb/types.js';
@@ -43,6 +44,7 @@ export class H2Exchange {
   destinationService = 'unknown';
   connectTimeoutMs = 10_000;
   endpointState: EndpointState | null = null;
+  peer: PeerWorkload | null = null;
   responseHeaders: HeaderMutation | null = null;
   targetHeaders: HeaderMutation | null = null;
   /** The upstream HTTP/2 stream and its connection, when forwarding over HTTP/2. */
@@ -242,7 +244,7 @@ function finish(ex: H2Exchange): void {
     ex.endpointState.activeRequests--;
     ex.endpointState = null;
   }
-  ex.series = ex.grpc ? grpcSeries(ex) : httpSeries(ex.ctx, ex.destinationService, ex.status, ex.flags, 'http');
+  ex.series = ex.grpc ? grpcSeries(ex) : httpSeries(ex.ctx, ex.destinationService, ex.status, ex.flags, 'http', ex.peer);
   ex.series.record(performance.now() - ex.start, ex.bytesIn, ex.bytesOut);
   if (ex.ctx.draining && !ex.down.session?.closed) ex.down.session?.close();
 }
@@ -251,5 +253,5 @@ function finish(ex: H2Exchange): void {
 function grpcSeries(ex: H2Exchange): HttpSeries {
   const { ctx, destinationService: service, flags, grpcStatus } = ex;
   const code = String(ex.status);
-  return ctx.metrics.http(`grpc|${service}|${code}|${flags}|${grpcStatus}`, () => ({ ...httpLabels(ctx, service, code, flags, 'grpc'), grpc_response_status: grpcStatus }));
+  return ctx.metrics.http(`grpc|${service}|${code}|${flags}|${grpcStatus}|${ex.peer?.key ?? ''}`, () => ({ ...httpLabels(ctx, service, code, flags, 'grpc', ex.peer), grpc_response_status: grpcStatus }));
 }

@@ -5,6 +5,8 @@
  * calls `pick()` on the picker it read once (STYLE 14; grpc-js `src/picker.ts`).
  */
 
+import type { PeerWorkload } from '../../telemetry/peer.js';
+
 /** One upstream host, as EDS gives it. Read at build time only; never mutated. */
 export interface Endpoint {
   /** `address:port`; the key of the host's EndpointState. */
@@ -21,6 +23,8 @@ export interface Endpoint {
   readonly priority: number;
   /** EDS health_status HEALTHY or UNKNOWN. */
   readonly healthy: boolean;
+  /** The workload behind the endpoint (Istio's endpoint metadata), for metric labels; null when not given. */
+  readonly workload: PeerWorkload | null;
 }
 
 /**
