@@ -28,6 +28,15 @@ export async function startHttpBackend(name: string): Promise<HttpBackend> {
       res.end(body);
     });
   });
+  // `Expect: 100-continue`: paths under /reject refuse the body (417), others invite it.
+  server.on('checkContinue', (req, res) => {
+    if ((req.url ?? '').startsWith('/reject')) {
+      res.writeHead(417, { 'content-length': '0', 'x-backend': name }).end();
+      return;
+    }
+    res.writeContinue();
+    server.emit('request', req, res);
+  });
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address();

@@ -177,6 +177,20 @@ describe('HTTP/1.1 through Trellis proxies', { timeout: 120_000 }, () => {
     assert.equal(JSON.parse(r.body).body, 'hello body');
   });
 
+  it('relays Expect: 100-continue end to end: the app\'s 100, then the body and the answer; a refusal without the body', async () => {
+    let interim = '';
+    const head = (path: string) => `POST http://reviews:9080${path} HTTP/1.1\r\nHost: reviews:9080\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n`;
+    const got = await rawExchange(sidecarPort, head('/upload'), /"body":"hello"/, (s, sofar) => {
+      interim = sofar; // the client holds its body until the 100 arrives
+      s.write('hello');
+    });
+    assert.match(interim, /^HTTP\/1\.1 100 Continue\r\n\r\n$/);
+    assert.match(got, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+    const refused = await rawExchange(sidecarPort, head('/reject'), /\r\n\r\n/);
+    assert.match(refused, /^HTTP\/1\.1 417 /, 'the final refusal comes through; no body was ever sent');
+    assert.match(refused, /x-backend: reviews-v[12]/);
+  });
+
   it('rejects malformed requests with 400/431, closes that connection, and keeps serving', async () => {
     const raw = (data: string) => new Promise<string>((resolve) => {
       const s = connect(gatewayPort, '127.0.0.1');
