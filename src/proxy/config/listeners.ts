@@ -5,12 +5,12 @@
  * TCP proxy to a cluster. On the outbound listener used as an HTTP proxy, the
  * destination port comes from each request (its Host or absolute URI), not the socket.
  */
-import { decodeAny } from '../../xds/any.js';
 import type { Listener__Output } from '../../xds/generated/envoy/config/listener/v3/Listener.js';
 import type { FilterChain__Output } from '../../xds/generated/envoy/config/listener/v3/FilterChain.js';
 import type { RouteConfiguration__Output } from '../../xds/generated/envoy/config/route/v3/RouteConfiguration.js';
 import { TYPE_URLS } from '../../xds/type-urls.js';
 import { RouteTable } from '../routing/route-table.js';
+import { unpack } from './unpack.js';
 
 export interface HttpChain {
   readonly kind: 'http';
@@ -44,18 +44,6 @@ export interface ListenerRuntime {
   readonly direction: string;
   readonly chains: readonly ChainMatch[];
   readonly defaultChain: ChainAction | null;
-}
-
-/** Nested Anys arrive unpacked (`{'@type', ...}`) from grpc-js, or packed; read both. */
-function unpack(typed: unknown): { type: string; value: Record<string, unknown> } | undefined {
-  if (typed === null || typeof typed !== 'object') return undefined;
-  const t = typed as Record<string, unknown>;
-  if (typeof t['@type'] === 'string') return { type: t['@type'], value: t };
-  if (typeof t.type_url === 'string') {
-    const d = decodeAny<Record<string, unknown>>(t as never);
-    return d.ok ? { type: t.type_url, value: d.value } : undefined;
-  }
-  return undefined;
 }
 
 function chainAction(chain: FilterChain__Output): ChainAction | undefined {

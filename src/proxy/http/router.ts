@@ -9,6 +9,7 @@ import { chooseChain } from '../config/listeners.js';
 import type { RuntimeSnapshot } from '../config/runtime.js';
 import { type ForwardAction, type HeaderMutation, pickTarget, rewritePath, type WeightedTarget } from '../routing/route-action.js';
 import { queryValue, type RequestInfo, type RouteTable } from '../routing/route-table.js';
+import { corsVerdict } from '../filters/cors.js';
 import { hashKey } from '../upstream/lb/hash.js';
 import type { Endpoint, EndpointState } from '../upstream/lb/types.js';
 import type { ListenContext } from './context.js';
@@ -26,6 +27,10 @@ export interface LocalDecision {
   readonly headers: readonly string[];
   readonly responseHeaders: HeaderMutation | null;
   readonly destinationService: string;
+  /** A gRPC status to answer with (HTTP 200, trailers-only) for gRPC requests; -1 for none. */
+  readonly grpcStatus: number;
+  /** Fault injection: wait this long before answering (0: none). */
+  readonly delayMs: number;
 }
 
 export interface ForwardDecision {
@@ -43,15 +48,26 @@ export interface ForwardDecision {
   readonly path: string;
   /** The authority to send upstream (host rewrite applied). */
   readonly authority: string;
+  /** The route's response header mutation, with the CORS filter's headers when it adds some. */
+  readonly responseHeaders: HeaderMutation | null;
+  /** Fault injection: wait this long before forwarding (0: none); the flags then say `DI`. */
+  readonly delayMs: number;
 }
 
 export type Decision = LocalDecision | ForwardDecision;
 
 const EMPTY = Buffer.alloc(0);
 
-function local(status: number, flag: string, body: string | Buffer = EMPTY, headers: readonly string[] = [], responseHeaders: HeaderMutation | null = null, destinationService = 'unknown'): LocalDecision {
-  return { kind: 'local', status, flag, body: typeof body === 'string' ? Buffer.from(body) : body, headers, responseHeaders, destinationService };
+function local(status: number, flag: string, body: string | Buffer = EMPTY, headers: readonly string[] = [], responseHeaders: HeaderMutation | null = null, destinationService = 'unknown', grpcStatus = -1, delayMs = 0): LocalDecision {
+  return { kind: 'local', status, flag, body: typeof body === 'string' ? Buffer.from(body) : body, headers, responseHeaders, destinationService, grpcStatus, delayMs };
 }
+
+/** Mutations of the route and of the CORS filter, in that order. */
+function withCors(route: HeaderMutation | null, cors: HeaderMutation): HeaderMutation {
+  return route === null ? cors : { add: [...route.add, ...cors.add], remove: route.remove };
+}
+
+const FAULT_ABORT_BODY = Buffer.from('fault filter abort');
 
 /** The port a request is for: from its authority, else the scheme's default. */
 export function portOf(authority: string, scheme: string): number {
@@ -121,7 +137,27 @@ export function decide(ctx: ListenContext, info: RequestInfo, remoteAddress: str
   const match = routeTable(snapshot, ctx, port)?.match(info);
   if (match === undefined) return local(404, 'NR');
   const action = match.action;
-  if (action.kind === 'direct') return local(action.status, NO_FLAGS, action.body, [], action.responseHeaders);
+  let responseHeaders = action.responseHeaders;
+  let delayMs = 0;
+  if (action.kind !== 'redirect') {
+    if (action.cors !== null) {
+      const v = corsVerdict(action.cors, info.method, headerOf(info.headers, 'origin'), headerOf(info.headers, 'access-control-request-method'));
+      if (v.kind === 'preflight') return local(200, NO_FLAGS, EMPTY, v.headers, null);
+      if (v.kind === 'forward') responseHeaders = withCors(responseHeaders, v.response);
+    }
+    const fault = action.fault;
+    if (fault !== null) {
+      // Delay, then abort, each drawn on its own (Envoy's fault filter).
+      if (fault.delayFraction > 0 && Math.random() < fault.delayFraction) delayMs = fault.delayMs;
+      if (fault.abortFraction > 0 && Math.random() < fault.abortFraction) {
+        const flags = delayMs > 0 ? 'DI,FI' : 'FI';
+        const service = action.kind === 'forward' ? serviceOfCluster(action.targets[0]?.cluster ?? '') : 'unknown';
+        if (fault.abortGrpcStatus >= 0) return local(200, flags, EMPTY, [], responseHeaders, service, fault.abortGrpcStatus, delayMs);
+        return local(fault.abortStatus, flags, FAULT_ABORT_BODY, ['content-type', 'text/plain'], responseHeaders, service, -1, delayMs);
+      }
+    }
+  }
+  if (action.kind === 'direct') return local(action.status, delayMs > 0 ? 'DI' : NO_FLAGS, action.body, [], responseHeaders, 'unknown', -1, delayMs);
   if (action.kind === 'redirect') {
     const scheme = action.scheme ?? info.scheme;
     const host = action.host ?? hostOf(info.authority);
@@ -135,7 +171,7 @@ export function decide(ctx: ListenContext, info: RequestInfo, remoteAddress: str
   }
   const target = pickTarget(action, Math.random());
   const cluster = snapshot.clusters.get(target.cluster);
-  if (cluster === undefined) return local(503, 'NC', 'cluster not found', [], action.responseHeaders, serviceOfCluster(target.cluster));
+  if (cluster === undefined) return local(503, 'NC', 'cluster not found', [], responseHeaders, serviceOfCluster(target.cluster));
   const service = cluster.service;
   let address: string;
   let upstreamPort: number;
@@ -145,7 +181,7 @@ export function decide(ctx: ListenContext, info: RequestInfo, remoteAddress: str
     upstreamPort = port;
   } else {
     endpoint = cluster.picker.pick({ hash: hashOf(action, info, remoteAddress) });
-    if (endpoint === undefined) return local(503, 'UH', 'no healthy upstream', [], action.responseHeaders, service);
+    if (endpoint === undefined) return local(503, 'UH', 'no healthy upstream', [], responseHeaders, service);
     address = endpoint.address;
     upstreamPort = endpoint.port;
   }
@@ -161,6 +197,8 @@ export function decide(ctx: ListenContext, info: RequestInfo, remoteAddress: str
     destinationService: service,
     path: info.query === '' ? path : `${path}?${info.query}`,
     authority: action.hostRewrite ?? info.authority,
+    responseHeaders,
+    delayMs,
   };
 }
 
@@ -195,7 +233,7 @@ export function beginForward(state: ForwardState, ctx: ListenContext, d: Forward
     state.endpointState.activeRequests++;
     if (ctx.mode !== 'inbound') state.peer = d.endpoint.workload;
   }
-  state.responseHeaders = d.action.responseHeaders;
+  state.responseHeaders = d.responseHeaders;
   state.targetHeaders = d.target.responseHeaders;
   state.connectTimeoutMs = d.cluster.connectTimeoutMs;
 }

@@ -5,6 +5,10 @@
  */
 import RE2 from 're2';
 import { durationMs } from '../../xds/duration.js';
+import { unpack } from '../config/unpack.js';
+import { compileCors, CORS_FILTER, type CorsConfig } from '../filters/cors.js';
+import { compileFault, FAULT_FILTER, type FaultConfig, fraction } from '../filters/fault.js';
+import { compileRetryPolicy, type RetryPolicy } from '../resilience/retry-policy.js';
 import type { Route__Output } from '../../xds/generated/envoy/config/route/v3/Route.js';
 import type { HeaderValueOption__Output } from '../../xds/generated/envoy/config/core/v3/HeaderValueOption.js';
 import type { _envoy_config_route_v3_RouteAction_HashPolicy__Output as RouteAction_HashPolicy__Output } from '../../xds/generated/envoy/config/route/v3/RouteAction.js';
@@ -46,12 +50,28 @@ export interface ForwardAction {
   readonly regexRewrite: { readonly re: RE2; readonly substitution: string } | null;
   readonly hostRewrite: string | null;
   readonly hashPolicies: readonly HashPolicy[] | null;
-  /** 0 = no timeout (Istio's default). */
+  /** 0 = no timeout (Istio's default). The whole exchange, retries included. */
   readonly timeoutMs: number;
+  /**
+   * `max_stream_duration.grpc_timeout_header_max`: a gRPC request's `grpc-timeout` bounds
+   * the exchange, capped at this (0 = no cap); null when `grpc-timeout` is not honoured.
+   */
+  readonly grpcTimeoutMaxMs: number | null;
+  readonly retry: RetryPolicy | null;
+  readonly fault: FaultConfig | null;
+  readonly cors: CorsConfig | null;
+  /** Request mirroring (`request_mirror_policies`); null when none. */
+  readonly mirrors: readonly MirrorPolicy[] | null;
   readonly requestHeaders: HeaderMutation | null;
   readonly responseHeaders: HeaderMutation | null;
   /** Raw per-filter configs (CORS...), for the filters that read them. */
   readonly perFilter: Readonly<Record<string, unknown>>;
+}
+
+export interface MirrorPolicy {
+  readonly cluster: string;
+  /** Fraction of requests mirrored, in [0, 1]. */
+  readonly fraction: number;
 }
 
 export interface RedirectAction {
@@ -72,6 +92,8 @@ export interface DirectAction {
   readonly status: number;
   readonly body: Buffer;
   readonly responseHeaders: HeaderMutation | null;
+  readonly fault: FaultConfig | null;
+  readonly cors: CorsConfig | null;
   readonly perFilter: Readonly<Record<string, unknown>>;
 }
 
@@ -133,7 +155,7 @@ export function compileRouteAction(route: Route__Output): RouteAction {
   if (route.action === 'direct_response' && route.direct_response != null) {
     const body = route.direct_response.body;
     const bytes = body?.inline_string !== undefined ? Buffer.from(body.inline_string) : body?.inline_bytes !== undefined ? Buffer.from(body.inline_bytes) : Buffer.alloc(0);
-    return { kind: 'direct', status: route.direct_response.status, body: bytes, responseHeaders, perFilter };
+    return { kind: 'direct', status: route.direct_response.status, body: bytes, responseHeaders, fault: compileFault(unpack(perFilter[FAULT_FILTER])?.value), cors: compileCors(unpack(perFilter[CORS_FILTER])?.value), perFilter };
   }
   const a = route.route;
   const targets: WeightedTarget[] = [];
@@ -164,10 +186,20 @@ export function compileRouteAction(route: Route__Output): RouteAction {
     hostRewrite: a?.host_rewrite_literal ?? null,
     hashPolicies: a == null ? null : hashPolicies(a.hash_policy),
     timeoutMs: durationMs(a?.timeout),
+    grpcTimeoutMaxMs: a?.max_stream_duration?.grpc_timeout_header_max == null ? null : durationMs(a.max_stream_duration.grpc_timeout_header_max),
+    retry: compileRetryPolicy(a?.retry_policy),
+    fault: compileFault(unpack(perFilter[FAULT_FILTER])?.value),
+    cors: compileCors(unpack(perFilter[CORS_FILTER])?.value),
+    mirrors: mirrorPolicies(a?.request_mirror_policies ?? []),
     requestHeaders,
     responseHeaders,
     perFilter,
   };
+}
+
+function mirrorPolicies(list: readonly { cluster: string; runtime_fraction?: { default_value?: { numerator?: number; denominator?: string | number } | null } | null }[]): readonly MirrorPolicy[] | null {
+  const out = list.filter((m) => m.cluster !== '').map((m) => ({ cluster: m.cluster, fraction: m.runtime_fraction?.default_value == null ? 1 : fraction(m.runtime_fraction.default_value) }));
+  return out.length === 0 ? null : out;
 }
 
 /** Envoy's regex_rewrite replaces every match (not a full match): an unanchored RE2, global. */
