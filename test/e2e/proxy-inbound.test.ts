@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { nativeAddon } from '../../src/proxy/listener/fast-accept.js';
@@ -33,7 +34,7 @@ describe('sidecar inbound with iptables capture', { timeout: 60_000 }, () => {
   const why = missing();
   it('forwards a captured connection by its original destination port to the application, with peer labels on both sides', { skip: why }, async () => {
     const out = await new Promise<string>((resolve, reject) => {
-      execFile('unshare', ['--net', '--', process.execPath, SCRIPT], { timeout: 45_000 }, (err, stdout, stderr) => {
+      execFile('unshare', ['--net', '--', process.execPath, SCRIPT], { timeout: 45_000, env: { ...process.env, TRELLIS_NETNS_PARENT: readlinkSync('/proc/self/ns/net') } }, (err, stdout, stderr) => {
         if (err) reject(new Error(`${err.message}\n${stderr}`));
         else resolve(stdout);
       });

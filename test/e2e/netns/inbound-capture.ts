@@ -1,6 +1,6 @@
 /**
  * Run inside a network namespace of its own (by test/e2e/proxy-inbound.test.ts, with
- * `unshare --net`), as root: a pod-like setup on loopback where iptables captures
+ * `unshare --net`, TRELLIS_NETNS_PARENT naming the namespace it left), as root: a pod-like setup on loopback where iptables captures
  * traffic for the workload's address, as Istio's init container does. Prints one JSON
  * line with what it observed and exits.
  *
@@ -9,7 +9,7 @@
  *   sidecar B (SO_ORIGINAL_DST = 10.0.0.2:9080 → inbound|9080||) ──▶ reviews app 127.0.0.1:9080
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +38,23 @@ function get(proxyPort: number, url: string): Promise<{ status: number; body: st
   });
 }
 
+/**
+ * The test runner also loads every file under test/ on its own: this one changes
+ * addresses and iptables rules, so it acts only when the test started it in a network
+ * namespace of its own.
+ */
+function inOwnNamespace(): boolean {
+  const parent = process.env.TRELLIS_NETNS_PARENT;
+  if (parent === undefined || parent === '') return false;
+  try {
+    return readlinkSync('/proc/self/ns/net') !== parent;
+  } catch {
+    return false;
+  }
+}
+
 async function main(): Promise<void> {
+  if (!inOwnNamespace()) return;
   sh('ip', ['link', 'set', 'lo', 'up']);
   sh('ip', ['addr', 'add', `${POD_IP}/32`, 'dev', 'lo']);
   sh('iptables', ['-t', 'nat', '-A', 'OUTPUT', '-p', 'tcp', '-d', POD_IP, '--dport', String(APP_PORT), '-j', 'REDIRECT', '--to-ports', String(INBOUND_PORT)]);
