@@ -92,6 +92,23 @@ describe('translate: connection pool and circuit breakers', () => {
     assert.deepEqual(protocolOptions(clusterNamed(t, `outbound|8000||${HTTPBIN}`))?.common_http_protocol_options, { idle_timeout: {} });
   });
 
+  it('sets the idle timeout and connection lifetime of TCP proxies from the destination rule', () => {
+    const t = translated(bookinfo() + `
+---
+apiVersion: v1
+kind: Service
+metadata: {name: mysql}
+spec:
+  selector: {app: mysql}
+  ports: [{name: tcp, port: 3306}]
+---
+` + dr('mysql', '    connectionPool: {tcp: {idleTimeout: 10m, maxConnectionDuration: 2h}}\n'), node('sidecar'));
+    const chain = t.listeners.find((l) => l.name === 'virtualOutbound')?.filter_chains?.find((c) => c.name === 'outbound|3306||mysql.default.svc.cluster.local');
+    const proxy = chain?.filters?.[0]?.typed_config as Record<string, unknown>;
+    assert.deepEqual(proxy.idle_timeout, { seconds: 600, nanos: 0 });
+    assert.deepEqual(proxy.max_downstream_connection_duration, { seconds: 7200, nanos: 0 });
+  });
+
   it('gives proxyless gRPC circuit breakers only for http2MaxRequests (its own default is 1024)', () => {
     assert.equal(clusterNamed(translated(httpbin(CIRCUIT_BREAKING), node('grpc')), `outbound|8000||${HTTPBIN}`).circuit_breakers, undefined);
     const c = clusterNamed(translated(httpbin(dr('httpbin', '    connectionPool: {http: {http2MaxRequests: 50}}\n')), node('grpc')), `outbound|8000||${HTTPBIN}`);

@@ -532,7 +532,10 @@ spec:
     const l = t.listeners.find((x) => x.name === `${REVIEWS}:9080`);
     const hcm = l?.api_listener?.api_listener as Record<string, unknown>;
     assert.deepEqual(hcm.rds, { config_source: { ads: {}, resource_api_version: 'V3' }, route_config_name: `${REVIEWS}:9080` });
-    assert.deepEqual(hcm.http_filters, [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }]);
+    assert.deepEqual(hcm.http_filters, [
+      { name: 'envoy.filters.http.fault', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault' } },
+      { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
+    ]);
     assert.ok(vhost(t, `${REVIEWS}:9080`, `${REVIEWS}:9080`).domains?.includes(`${REVIEWS}:9080`));
     assert.ok(!t.listeners.some((x) => x.name?.startsWith('mongodb')), 'no TCP services for gRPC');
   });
