@@ -28,6 +28,13 @@ spec:
   http:
   - route: [{destination: {host: reviews}}]
     retries: {attempts: 3}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews-warmup}
+spec:
+  host: reviews
+  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN, warmup: {duration: 30s}}}
 `);
     writeFileSync(join(dir, 'bad.yaml'), `apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -63,7 +70,9 @@ spec:
     assert.deepEqual(bad?.findings.map((f) => [f.code, f.line, f.path]), [['TRELLIS_CONFIG_INVALID_VALUE', 6, 'spec.trafficPolicy.loadBalancer.simple']]);
     const resources = body.resources as { kind: string; name: string; notTranslatedYet: { field: string; path: string }[] }[];
     const vs = resources.find((r) => r.kind === 'VirtualService');
-    assert.deepEqual(vs?.notTranslatedYet, [{ field: 'VirtualService.spec.http[].retries', path: 'spec.http[0].retries' }]);
+    assert.deepEqual(vs?.notTranslatedYet, []);
+    const dr = resources.find((r) => r.kind === 'DestinationRule' && r.name === 'reviews-warmup');
+    assert.deepEqual(dr?.notTranslatedYet, [{ field: 'DestinationRule.spec.trafficPolicy.loadBalancer.warmup', path: 'spec.trafficPolicy.loadBalancer.warmup' }]);
   });
 
   it('lists services with their endpoints, including run-time registrations', async () => {

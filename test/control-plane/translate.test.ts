@@ -532,37 +532,30 @@ spec:
     const l = t.listeners.find((x) => x.name === `${REVIEWS}:9080`);
     const hcm = l?.api_listener?.api_listener as Record<string, unknown>;
     assert.deepEqual(hcm.rds, { config_source: { ads: {}, resource_api_version: 'V3' }, route_config_name: `${REVIEWS}:9080` });
-    assert.deepEqual(hcm.http_filters, [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }]);
+    assert.deepEqual(hcm.http_filters, [
+      { name: 'envoy.filters.http.fault', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault' } },
+      { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } },
+    ]);
     assert.ok(vhost(t, `${REVIEWS}:9080`, `${REVIEWS}:9080`).domains?.includes(`${REVIEWS}:9080`));
     assert.ok(!t.listeners.some((x) => x.name?.startsWith('mongodb')), 'no TCP services for gRPC');
   });
 });
 
 describe('translate: coverage of configuration fields', () => {
-  it('lists the fields not translated yet: resilience, TLS, Sidecar scoping', async () => {
+  it('lists the fields not translated yet: the rest of resilience, TLS, Sidecar scoping', async () => {
     const { FIELD_COVERAGE, TRANSLATED } = await import('../../src/control-plane/translate/coverage.js');
     const later = Object.entries(FIELD_COVERAGE).filter(([, c]) => c !== TRANSLATED).map(([f]) => f).sort();
     assert.deepEqual(later, [
-      'DestinationRule.spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests',
       'DestinationRule.spec.trafficPolicy.connectionPool.http.http2KeepAlive',
-      'DestinationRule.spec.trafficPolicy.connectionPool.http.http2MaxRequests',
-      'DestinationRule.spec.trafficPolicy.connectionPool.http.idleTimeout',
-      'DestinationRule.spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection',
-      'DestinationRule.spec.trafficPolicy.connectionPool.http.maxRetries',
-      'DestinationRule.spec.trafficPolicy.connectionPool.tcp',
-      'DestinationRule.spec.trafficPolicy.loadBalancer.localityLbSetting',
       'DestinationRule.spec.trafficPolicy.loadBalancer.warmup',
-      'DestinationRule.spec.trafficPolicy.outlierDetection',
-      'DestinationRule.spec.trafficPolicy.retryBudget',
+      'DestinationRule.spec.trafficPolicy.loadBalancer.zoneAwareLbSetting',
+      'DestinationRule.spec.trafficPolicy.outlierDetection.outlierDetectionHttpErrorCodes',
+      'DestinationRule.spec.trafficPolicy.retryBudget.budgetInterval',
       'DestinationRule.spec.trafficPolicy.tls',
       'Gateway.spec.servers[].tls',
       'Sidecar.spec',
-      'VirtualService.spec.http[].fault',
-      'VirtualService.spec.http[].mirror',
-      'VirtualService.spec.http[].mirrors',
-      'VirtualService.spec.http[].retries',
-      'VirtualService.spec.http[].timeout',
     ]);
+    for (const field of ['timeout', 'retries', 'fault', 'mirror', 'mirrors']) assert.equal(FIELD_COVERAGE[`VirtualService.spec.http[].${field}`], TRANSLATED, field);
   });
 
   it('finds where a resource uses them, so they are reported, never dropped silently', async () => {
@@ -580,15 +573,15 @@ spec:
     fault: {abort: {httpStatus: 500, percentage: {value: 10}}}
 `);
     const vs = mesh.virtualServices[0];
-    assert.deepEqual(untranslatedUses('VirtualService', vs?.spec).map((u) => u.path.join('.')), ['spec.http.0.timeout', 'spec.http.0.fault']);
+    assert.deepEqual(untranslatedUses('VirtualService', vs?.spec), [], 'timeout and fault are translated');
     const dr = meshOf(BOOKINFO.replace('  - {name: v3, labels: {version: v3}}', `  - name: v3
     labels: {version: v3}
     trafficPolicy:
-      outlierDetection: {consecutive5xxErrors: 1}
-      portLevelSettings: [{port: {number: 9080}, connectionPool: {http: {http1MaxPendingRequests: 1, h2UpgradePolicy: UPGRADE}}}]`)).destinationRules[0];
+      outlierDetection: {consecutive5xxErrors: 1, outlierDetectionHttpErrorCodes: [500]}
+      portLevelSettings: [{port: {number: 9080}, connectionPool: {http: {http1MaxPendingRequests: 1, http2KeepAlive: {interval: 10s}}}}]`)).destinationRules[0];
     assert.deepEqual(untranslatedUses('DestinationRule', dr?.spec).map((u) => u.field), [
-      'DestinationRule.spec.subsets[].trafficPolicy.outlierDetection',
-      'DestinationRule.spec.subsets[].trafficPolicy.portLevelSettings[].connectionPool.http.http1MaxPendingRequests',
+      'DestinationRule.spec.subsets[].trafficPolicy.outlierDetection.outlierDetectionHttpErrorCodes',
+      'DestinationRule.spec.subsets[].trafficPolicy.portLevelSettings[].connectionPool.http.http2KeepAlive',
     ]);
   });
 });

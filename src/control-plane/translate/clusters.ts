@@ -2,7 +2,9 @@
  * CDS and EDS: one cluster per service port (`outbound|9080||reviews...`), one per
  * DestinationRule subset (`outbound|9080|v1|reviews...`), inbound clusters for a
  * sidecar's own ports, and the passthrough and black-hole clusters. Endpoints are grouped
- * by locality; every locality carries a weight (gRPC drops localities without one).
+ * by locality; every locality carries a weight (gRPC drops localities without one), and
+ * a priority relative to the proxy's locality when locality failover applies
+ * (locality-lb.ts). The traffic policy's resilience settings are cluster-policy.ts's.
  */
 import { selects, type Labels } from '../../api/common.js';
 import { workloadMetadata } from '../../core/canonical.js';
@@ -12,13 +14,13 @@ import type { LocalityLbEndpoints } from '../../xds/generated/envoy/config/endpo
 import type { Any } from '../../xds/generated/google/protobuf/Any.js';
 import type { Endpoint, Service, ServicePort } from '../../registry/model.js';
 import { formatLocality } from '../../registry/model.js';
+import { clusterPolicy, type CommonHttpSettings, commonHttpSettings, DEFAULT_CONNECT_TIMEOUT_MS } from './cluster-policy.js';
 import { ADS, BLACKHOLE_CLUSTER, duration, inboundClusterName, outboundClusterName, PASSTHROUGH_CLUSTER, socketAddress } from './envoy.js';
+import { type LocalityGroup, type LocalityLbPlan, localityLbPlan, placeGroups } from './locality-lb.js';
 import { destinationRuleFor, type Mesh } from './mesh.js';
 import type { ProxyNode } from './node.js';
+import { durationField, messageField, opaqueAny, uint32ValueField } from './proto-wire.js';
 import { effectivePolicy, type PortPolicy } from './traffic-policy.js';
-
-/** Istio's MeshConfig connectTimeout default. */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 export interface ClusterPlan {
   readonly cluster: Cluster;
@@ -43,7 +45,7 @@ export function lbPolicy(policy: PortPolicy | undefined, grpc: boolean): Pick<Cl
   return { lb_policy: map[simple] ?? 'LEAST_REQUEST' };
 }
 
-export function loadAssignment(name: string, endpoints: readonly Endpoint[]): ClusterLoadAssignment {
+function localityGroups(endpoints: readonly Endpoint[]): LocalityGroup[] {
   const groups = new Map<string, Endpoint[]>();
   for (const e of endpoints) {
     const key = formatLocality(e.locality);
@@ -51,12 +53,18 @@ export function loadAssignment(name: string, endpoints: readonly Endpoint[]): Cl
     list.push(e);
     groups.set(key, list);
   }
-  const localities: LocalityLbEndpoints[] = [...groups.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, list]) => {
-    const first = list[0] as Endpoint;
-    return {
-      locality: { region: first.locality.region, zone: first.locality.zone, sub_zone: first.locality.subzone },
-      load_balancing_weight: { value: list.reduce((sum, e) => sum + e.weight, 0) },
-      lb_endpoints: list.map((e) => ({
+  return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, list]) => ({ locality: (list[0] as Endpoint).locality, endpoints: list }));
+}
+
+/** The endpoints of cluster `name` as `node` sees them (`plan`: locality load balancing, if any). */
+export function loadAssignment(name: string, endpoints: readonly Endpoint[], node?: ProxyNode, plan?: LocalityLbPlan): ClusterLoadAssignment {
+  const groups = localityGroups(endpoints);
+  const placed = placeGroups(groups, node, plan);
+  const localities: LocalityLbEndpoints[] = placed.map((g) => {
+    const out: LocalityLbEndpoints = {
+      locality: { region: g.locality.region, zone: g.locality.zone, sub_zone: g.locality.subzone },
+      load_balancing_weight: { value: g.weight },
+      lb_endpoints: g.endpoints.map((e) => ({
         endpoint: { address: socketAddress(e.address, e.port) },
         health_status: e.healthy ? 'HEALTHY' : 'UNHEALTHY',
         load_balancing_weight: { value: e.weight },
@@ -69,6 +77,8 @@ export function loadAssignment(name: string, endpoints: readonly Endpoint[]): Cl
         },
       })),
     };
+    if (g.priority > 0) out.priority = g.priority;
+    return out;
   });
   return { cluster_name: name, endpoints: localities };
 }
@@ -101,40 +111,37 @@ export function upstreamHttp(port: ServicePort, policy: PortPolicy | undefined):
 }
 
 /**
- * `typed_extension_protocol_options` for a cluster that does not speak plain HTTP/1.1:
- * Envoy's `HttpProtocolOptions` with `explicit_http_config {http2_protocol_options {}}` or
- * `use_downstream_protocol_config {http_protocol_options {} http2_protocol_options {}}`,
- * carrying `maxConcurrentStreams` as `http2_protocol_options.max_concurrent_streams`.
+ * `typed_extension_protocol_options` for an outbound cluster: Envoy's
+ * `HttpProtocolOptions` with the upstream protocol — `explicit_http_config
+ * {http2_protocol_options {max_concurrent_streams}}`, `use_downstream_protocol_config
+ * {http_protocol_options {} http2_protocol_options {}}`, or for HTTP/1.1 `explicit_http_config
+ * {http_protocol_options {}}` — and the DestinationRule's connection settings in
+ * `common_http_protocol_options` (Istio applyConnectionPool). A plain HTTP/1.1 cluster
+ * without settings gets none, as in Istio.
  *
- * The message is packed here as an opaque Any of hand-encoded bytes because
- * `http_protocol_options.proto` is not among the protos Trellis loads (src/xds/protos.ts
- * XDS_PROTO_FILES), so it cannot be written as an `@type` object; the bytes are exactly
- * what protoc would write (checked against the .proto in the tests), and Envoy and the
- * Trellis proxy read them as usual.
+ * Packed as an opaque Any (proto-wire.ts): `http_protocol_options.proto` is not among the
+ * protos Trellis loads.
  */
-export function httpProtocolOptions(mode: UpstreamHttp, maxConcurrentStreams: number | undefined): Record<string, Any> | undefined {
-  if (mode === UPSTREAM_HTTP.http1) return undefined;
-  // envoy.config.core.v3.Http2ProtocolOptions: max_concurrent_streams = 2 (UInt32Value: value = 1)
-  const h2 = maxConcurrentStreams === undefined ? [] : field(2, [0x08, ...varint(maxConcurrentStreams)]);
-  // HttpProtocolOptions: explicit_http_config = 3 {http2_protocol_options = 2};
-  // use_downstream_protocol_config = 4 {http_protocol_options = 1, http2_protocol_options = 2}
-  const bytes = mode === UPSTREAM_HTTP.http2 ? field(3, field(2, h2)) : field(4, [...field(1, []), ...field(2, h2)]);
-  return { [HTTP_PROTOCOL_OPTIONS]: { type_url: `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS}`, value: Buffer.from(bytes) } };
-}
-
-/** A protobuf length-delimited field (wire type 2). */
-function field(number: number, body: readonly number[]): number[] {
-  return [(number << 3) | 2, ...varint(body.length), ...body];
-}
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
+export function httpProtocolOptions(mode: UpstreamHttp, maxConcurrentStreams: number | undefined, settings: CommonHttpSettings = {}): Record<string, Any> | undefined {
+  // envoy.config.core.v3.HttpProtocolOptions: idle_timeout = 1, max_connection_duration = 3,
+  // max_requests_per_connection = 6 (UInt32Value)
+  const common = [
+    ...(settings.idleTimeoutMs === undefined ? [] : durationField(1, settings.idleTimeoutMs)),
+    ...(settings.maxConnectionDurationMs === undefined ? [] : durationField(3, settings.maxConnectionDurationMs)),
+    ...(settings.maxRequestsPerConnection ? uint32ValueField(6, settings.maxRequestsPerConnection) : []),
+  ];
+  if (mode === UPSTREAM_HTTP.http1 && common.length === 0) return undefined;
+  // Http2ProtocolOptions: max_concurrent_streams = 2 (UInt32Value); Istio sets it only when positive.
+  const h2 = maxConcurrentStreams ? uint32ValueField(2, maxConcurrentStreams) : [];
+  // HttpProtocolOptions: common_http_protocol_options = 1; explicit_http_config = 3
+  // {http_protocol_options = 1 | http2_protocol_options = 2}; use_downstream_protocol_config = 4
+  // {http_protocol_options = 1, http2_protocol_options = 2}
+  const protocol =
+    mode === UPSTREAM_HTTP.http2 ? messageField(3, messageField(2, h2))
+    : mode === UPSTREAM_HTTP.downstream ? messageField(4, [...messageField(1, []), ...messageField(2, h2)])
+    : messageField(3, messageField(1, []));
+  const bytes = [...(common.length > 0 ? messageField(1, common) : []), ...protocol];
+  return { [HTTP_PROTOCOL_OPTIONS]: opaqueAny(HTTP_PROTOCOL_OPTIONS, bytes) };
 }
 
 function subsetEndpoints(all: readonly Endpoint[], labels: Labels | undefined): readonly Endpoint[] {
@@ -151,10 +158,12 @@ export function serviceClusters(mesh: Mesh, node: ProxyNode, service: Service, p
   for (const subset of subsets) {
     const name = outboundClusterName(port.port, subset.name, service.hostname);
     const policy = effectivePolicy(dr, subset.name, port.port);
-    const base: Cluster = { name, connect_timeout: duration(DEFAULT_CONNECT_TIMEOUT_MS), ...lbPolicy(policy, grpc) };
+    const locality = localityLbPlan(policy);
+    const base: Cluster = { name, ...lbPolicy(policy, grpc), ...clusterPolicy(policy, locality, mesh.config, grpc) };
     // Proxyless gRPC always speaks HTTP/2 and ignores these options (grpc-js-xds never reads
     // them; Istio's proxyless generator leaves them out too).
-    const protocolOptions = grpc ? undefined : httpProtocolOptions(upstreamHttp(port, policy), policy?.connectionPool?.http?.maxConcurrentStreams);
+    const pool = policy?.connectionPool;
+    const protocolOptions = grpc ? undefined : httpProtocolOptions(upstreamHttp(port, policy), pool?.http?.maxConcurrentStreams, commonHttpSettings(pool));
     if (protocolOptions !== undefined) base.typed_extension_protocol_options = protocolOptions;
     if (service.resolution === 'passthrough' || policy?.loadBalancer?.simple === 'PASSTHROUGH') {
       if (grpc) continue; // gRPC clients have no original destination to forward to
@@ -174,7 +183,7 @@ export function serviceClusters(mesh: Mesh, node: ProxyNode, service: Service, p
     }
     plans.push({
       cluster: { ...base, type: 'EDS', eds_cluster_config: { eds_config: ADS, service_name: name } },
-      assignment: loadAssignment(name, endpoints),
+      assignment: loadAssignment(name, endpoints, node, locality),
     });
   }
   return plans;

@@ -3,8 +3,10 @@
  * match blocks; conditions inside a block are ANDed, which Envoy's RouteMatch does).
  * Selectors that Istio applies at translation time rather than per request —
  * `sourceLabels`, `sourceNamespace`, `gateways`, `port` — choose which blocks a proxy
- * gets. Resilience fields (timeout, retries, fault, mirror) are the resilience work's
- * (see coverage.ts); Istio's own default of no route timeout is applied here.
+ * gets. Resilience fields as Istio's route.go writes them: the route timeout (none by
+ * default: Envoy's 15 s is turned off) and the gRPC timeout cap, the retry policy
+ * (retry-policy.ts; Istio's default when a route has none), request mirroring, and fault
+ * injection through the fault filter's per-route config (fault-injection.ts).
  */
 import { selects, type StringMatch } from '../../api/common.js';
 import type { HttpMatch, HttpRoute, CorsPolicy, HeaderOperations, HttpRouteDestination } from '../../api/networking/virtual-service.js';
@@ -18,9 +20,11 @@ import type { StringMatcher } from '../../xds/generated/envoy/type/matcher/v3/St
 import type { RedirectAction } from '../../xds/generated/envoy/config/route/v3/RedirectAction.js';
 import { anyOf } from '../../xds/any.js';
 import { TYPE_URLS } from '../../xds/type-urls.js';
-import { duration, outboundClusterName } from './envoy.js';
+import { duration, hundredths, millionths, outboundClusterName } from './envoy.js';
+import { faultPerFilterConfig } from './fault-injection.js';
 import { destinationRuleFor, type Mesh, serviceByHost } from './mesh.js';
 import type { ProxyNode } from './node.js';
+import { retryPolicy } from './retry-policy.js';
 import { effectivePolicy } from './traffic-policy.js';
 
 /** Where the routes are being built: which proxy, for which gateway (`mesh` for sidecars) and port. */
@@ -160,6 +164,30 @@ function hashPolicy(scope: RouteScope, host: string): RouteAction['hash_policy']
   return undefined;
 }
 
+/**
+ * Istio's `setTimeout`: the route timeout, 0 (none) when unset. Proxies honour a gRPC
+ * client's `grpc-timeout` header, capped by the route timeout (0: uncapped) — Istio's
+ * `max_grpc_timeout`, written in its non-deprecated form. Proxyless gRPC reads only
+ * `max_stream_duration` (gRFC A31), where Istio puts the route timeout.
+ */
+function timeouts(timeoutMs: number | undefined, grpc: boolean): Pick<RouteAction, 'timeout' | 'max_stream_duration'> {
+  const timeout = duration(timeoutMs ?? 0);
+  return grpc ? { max_stream_duration: { max_stream_duration: timeout } } : { timeout, max_stream_duration: { grpc_timeout_header_max: timeout } };
+}
+
+/**
+ * `mirror` (with `mirrorPercentage`, default 100%) and `mirrors[]` → request mirror
+ * policies; 0% mirrors nothing (Istio MirrorPercent). Mirrored requests are
+ * fire-and-forget, their Host gets `-shadow` appended (Envoy's default).
+ */
+function mirrorPolicies(route: HttpRoute, scope: RouteScope): NonNullable<RouteAction['request_mirror_policies']> {
+  return route.mirrors.filter((m) => m.percentage > 0).map((m) => ({
+    cluster: destinationCluster(scope, m.destination),
+    runtime_fraction: { default_value: m.percentage === 100 ? hundredths(100) : millionths(m.percentage) },
+    trace_sampled: { value: false },
+  }));
+}
+
 function routeAction(route: HttpRoute, m: HttpMatch | undefined, scope: RouteScope): RouteAction {
   const dests = route.route.filter((d, _i, all) => d.weight > 0 || all.every((x) => x.weight === 0));
   const action: RouteAction = {};
@@ -174,8 +202,7 @@ function routeAction(route: HttpRoute, m: HttpMatch | undefined, scope: RouteSco
       }),
     };
   }
-  // Istio sets the route timeout to 0 (disabled) explicitly, removing Envoy's 15 s default.
-  if (!scope.grpc) action.timeout = duration(0);
+  Object.assign(action, timeouts(route.timeout, scope.grpc));
   const rw = route.rewrite;
   if (rw?.uri !== undefined) {
     if (m?.uri?.kind === 'regex') action.regex_rewrite = { pattern: { regex: m.uri.value }, substitution: rw.uri };
@@ -186,6 +213,11 @@ function routeAction(route: HttpRoute, m: HttpMatch | undefined, scope: RouteSco
   const first = dests[0]?.destination.host;
   const hp = first === undefined ? undefined : hashPolicy(scope, first);
   if (hp !== undefined) action.hash_policy = hp;
+  const mirrors = mirrorPolicies(route, scope);
+  if (mirrors.length > 0) action.request_mirror_policies = mirrors;
+  // Istio drops the previous-hosts predicate only for a single destination that hashes.
+  const retry = retryPolicy(route.retries, dests.length === 1 && hp !== undefined);
+  if (retry !== undefined) action.retry_policy = retry;
   return action;
 }
 
@@ -209,9 +241,10 @@ function buildRoute(route: HttpRoute, m: HttpMatch | undefined, scope: RouteScop
     return undefined; // a delegate: resolved by the caller
   }
   applyHeaders(out, route.headers);
-  if (route.corsPolicy !== undefined && !scope.grpc) {
-    out.typed_per_filter_config = { 'envoy.filters.http.cors': anyOf(TYPE_URLS.CORS_POLICY, corsPolicy(route.corsPolicy)) };
-  }
+  const perFilter: NonNullable<Route['typed_per_filter_config']> = {};
+  if (route.fault !== undefined) Object.assign(perFilter, faultPerFilterConfig(route.fault));
+  if (route.corsPolicy !== undefined && !scope.grpc) perFilter['envoy.filters.http.cors'] = anyOf(TYPE_URLS.CORS_POLICY, corsPolicy(route.corsPolicy));
+  if (Object.keys(perFilter).length > 0) out.typed_per_filter_config = perFilter;
   return out;
 }
 
@@ -239,11 +272,15 @@ export function virtualServiceRoutes(vs: Resource<'VirtualService'>, scope: Rout
   return out;
 }
 
-/** The route to a service when no VirtualService applies. */
+/**
+ * The route to a service when no VirtualService applies, with Istio's default retry
+ * policy — previous-hosts predicate included even when the DestinationRule hashes, as
+ * Istio's BuildDefaultHTTPOutboundRoute does.
+ */
 export function defaultRoute(scope: RouteScope, host: string): Route {
-  const action: RouteAction = { cluster: destinationCluster(scope, { host, port: scope.port }) };
-  if (!scope.grpc) action.timeout = duration(0);
+  const action: RouteAction = { cluster: destinationCluster(scope, { host, port: scope.port }), ...timeouts(undefined, scope.grpc) };
   const hp = hashPolicy(scope, host);
   if (hp !== undefined) action.hash_policy = hp;
+  action.retry_policy = retryPolicy(undefined, false);
   return { name: 'default', match: { prefix: '/' }, route: action };
 }

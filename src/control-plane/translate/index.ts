@@ -27,7 +27,11 @@ export interface Translation {
   readonly missingClusters: readonly string[];
 }
 
-/** Cluster plans depend on the mesh, the service port, and which DR applies: shared across proxies. */
+/**
+ * Cluster plans depend on the mesh, the service port, which DR applies and, through
+ * locality failover, on the proxy's locality and labels: shared across proxies that agree
+ * on those (all the proxies of one workload in one zone).
+ */
 const planCache = new WeakMap<Mesh, Map<string, ClusterPlan[]>>();
 
 function cachedServiceClusters(mesh: Mesh, node: ProxyNode, service: Service, port: ServicePort): ClusterPlan[] {
@@ -37,8 +41,10 @@ function cachedServiceClusters(mesh: Mesh, node: ProxyNode, service: Service, po
     planCache.set(mesh, cache);
   }
   // The DR choice depends on the client namespace (and labels only for DRs with a
-  // workloadSelector, which are rare): key on namespace and labels.
-  const key = `${node.kind === 'grpc' ? 'g' : 'p'}|${node.namespace}|${JSON.stringify(node.labels)}|${service.hostname}|${service.namespace}|${port.port}`;
+  // workloadSelector, which are rare); endpoint priorities on the locality and the labels
+  // (failoverPriority): key on all three.
+  const { region, zone, subzone } = node.locality;
+  const key = `${node.kind === 'grpc' ? 'g' : 'p'}|${node.namespace}|${JSON.stringify(node.labels)}|${region}/${zone}/${subzone}|${service.hostname}|${service.namespace}|${port.port}`;
   let plans = cache.get(key);
   if (plans === undefined) {
     plans = serviceClusters(mesh, node, service, port);

@@ -24,8 +24,9 @@ import type { Route } from '../../xds/generated/envoy/config/route/v3/Route.js';
 import { anyOf } from '../../xds/any.js';
 import { TYPE_URLS } from '../../xds/type-urls.js';
 import { ADS, BLACKHOLE_CLUSTER, duration, inboundClusterName, isHttpProtocol, outboundClusterName, PASSTHROUGH_CLUSTER, socketAddress } from './envoy.js';
+import { FAULT_FILTER } from './fault-injection.js';
 import { defaultRoute, destinationCluster, type RouteScope, virtualServiceRoutes } from './http-routes.js';
-import { type Mesh, virtualServiceFor, visibleFrom } from './mesh.js';
+import { destinationRuleFor, type Mesh, serviceByHost, virtualServiceFor, visibleFrom } from './mesh.js';
 import type { ProxyNode } from './node.js';
 
 export interface ListenerPlan {
@@ -38,8 +39,9 @@ export interface ListenerPlan {
 const ROUTER_FILTER = { name: 'envoy.filters.http.router', typed_config: anyOf(TYPE_URLS.ROUTER, {}) };
 const CORS_FILTER = { name: 'envoy.filters.http.cors', typed_config: anyOf(TYPE_URLS.CORS, {}) };
 
+/** HTTP filters as Istio orders them: fault, CORS, router last (gRPC has no CORS filter). */
 function hcm(statPrefix: string, routeSpec: { rds: string } | { inline: RouteConfiguration }, grpc: boolean) {
-  const common = { stat_prefix: statPrefix, http_filters: grpc ? [ROUTER_FILTER] : [CORS_FILTER, ROUTER_FILTER] };
+  const common = { stat_prefix: statPrefix, http_filters: grpc ? [FAULT_FILTER, ROUTER_FILTER] : [FAULT_FILTER, CORS_FILTER, ROUTER_FILTER] };
   const spec = 'rds' in routeSpec ? { rds: { config_source: ADS, route_config_name: routeSpec.rds } } : { route_config: routeSpec.inline };
   return anyOf(TYPE_URLS.HTTP_CONNECTION_MANAGER, { ...common, ...spec });
 }
@@ -54,10 +56,37 @@ function tcpTarget(scope: RouteScope, route: readonly { destination: { host: str
   return clusters.length === 1 ? (clusters[0] as { name: string }).name : clusters;
 }
 
-function tcpProxy(statPrefix: string, cluster: string | { name: string; weight: number }[]) {
+function tcpProxy(statPrefix: string, cluster: string | { name: string; weight: number }[], timeouts: object = {}) {
   const spec = typeof cluster === 'string' ? { cluster } : { weighted_clusters: { clusters: cluster } };
-  return { name: 'envoy.filters.network.tcp_proxy', typed_config: anyOf(TYPE_URLS.TCP_PROXY, { stat_prefix: statPrefix, ...spec }) };
+  return { name: 'envoy.filters.network.tcp_proxy', typed_config: anyOf(TYPE_URLS.TCP_PROXY, { stat_prefix: statPrefix, ...spec, ...timeouts }) };
 }
+
+/**
+ * The destination's DestinationRule `connectionPool.tcp` idle timeout and connection
+ * lifetime on an outbound tcp_proxy (Istio: the rule's top-level policy; subsets and
+ * port-level settings are not looked at). Envoy's idle default is 1 h.
+ */
+function tcpProxyTimeouts(mesh: Mesh, node: ProxyNode, host: string): object {
+  const service = serviceByHost(mesh, host);
+  const tcp = destinationRuleFor(mesh, host, service?.namespace ?? node.namespace, node.namespace, node.labels)?.spec.trafficPolicy?.connectionPool?.tcp;
+  const out: Record<string, unknown> = {};
+  if (tcp?.idleTimeout !== undefined) out.idle_timeout = duration(tcp.idleTimeout);
+  if (tcp?.maxConnectionDuration !== undefined) out.max_downstream_connection_duration = duration(tcp.maxConnectionDuration);
+  return out;
+}
+
+/** Traffic to unknown hosts (Istio's allow_any route): no timeouts, no retries. */
+const NO_TIMEOUTS = { timeout: duration(0), max_stream_duration: { grpc_timeout_header_max: duration(0) } };
+
+/**
+ * Inbound: no timeout, gRPC deadlines uncapped, and 2 retries of requests reset before
+ * reaching the application (Istio 1.24+ BuildDefaultHTTPInboundRoute).
+ */
+const INBOUND_ROUTE_OPTIONS = {
+  timeout: duration(0),
+  max_stream_duration: { max_stream_duration: duration(0), grpc_timeout_header_max: duration(0) },
+  retry_policy: { retry_on: 'reset-before-request', num_retries: { value: 2 } },
+};
 
 /** Services a proxy in `namespace` may address (Istio exportTo, default everywhere). */
 export function visibleServices(mesh: Mesh, namespace: string): Service[] {
@@ -97,7 +126,7 @@ function sidecarRouteConfig(mesh: Mesh, node: ProxyNode, port: number, services:
   }
   virtualHosts.push(
     mesh.config.outboundTrafficPolicy === 'ALLOW_ANY'
-      ? { name: 'allow_any', domains: ['*'], routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER, timeout: duration(0) } }] }
+      ? { name: 'allow_any', domains: ['*'], routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER, ...NO_TIMEOUTS } }] }
       : { name: 'block_all', domains: ['*'], routes: [{ name: 'block_all', match: { prefix: '/' }, direct_response: { status: 502 } }] },
   );
   return { name: String(port), virtual_hosts: virtualHosts, validate_clusters: { value: false } };
@@ -109,17 +138,18 @@ function tcpChains(mesh: Mesh, node: ProxyNode, service: Service, port: number, 
   const own = outboundClusterName(port, '', service.hostname);
   const prefixRanges = service.addresses.filter((a) => !a.includes('/')).map((a) => ({ address_prefix: a, prefix_len: { value: a.includes(':') ? 128 : 32 } }));
   const base = { destination_port: { value: port }, ...(prefixRanges.length > 0 ? { prefix_ranges: prefixRanges } : {}) };
+  const timeouts = tcpProxyTimeouts(mesh, node, service.hostname);
   const chains: FilterChain[] = [];
   if (tls) {
     for (const route of vs?.spec.tls ?? []) {
       const m = route.match.find((x) => (x.port === undefined || x.port === port) && (x.gateways ?? vs?.spec.gateways ?? []).includes(MESH_GATEWAY));
       if (m === undefined) continue;
-      chains.push({ name: `${own}|sni`, filter_chain_match: { ...base, server_names: [...m.sniHosts] }, filters: [tcpProxy(own, tcpTarget(scope, route.route))] });
+      chains.push({ name: `${own}|sni`, filter_chain_match: { ...base, server_names: [...m.sniHosts] }, filters: [tcpProxy(own, tcpTarget(scope, route.route), timeouts)] });
     }
   }
   const tcpRoute = (vs?.spec.tcp ?? []).find((r) => r.match.length === 0 || r.match.some((m) => (m.port === undefined || m.port === port) && (m.sourceLabels === undefined || selects(m.sourceLabels, node.labels))));
   const target = tcpRoute === undefined ? own : tcpTarget(scope, tcpRoute.route);
-  chains.push({ name: own, filter_chain_match: base, filters: [tcpProxy(own, target)] });
+  chains.push({ name: own, filter_chain_match: base, filters: [tcpProxy(own, target, timeouts)] });
   return chains;
 }
 
@@ -178,7 +208,7 @@ function inboundListener(mesh: Mesh, node: ProxyNode): { listener: Listener; por
       ? hcmFilter(`inbound_0.0.0.0_${port}`, {
           inline: {
             name: cluster,
-            virtual_hosts: [{ name: `inbound|http|${port}`, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: duration(0) } }] }],
+            virtual_hosts: [{ name: `inbound|http|${port}`, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, ...INBOUND_ROUTE_OPTIONS } }] }],
             validate_clusters: { value: false },
           },
         })
@@ -286,7 +316,8 @@ function gatewayTcpChains(mesh: Mesh, node: ProxyNode, port: number, servers: re
         if (route.match.length > 0 && m === undefined) continue;
         const target = tcpTarget(scope, route.route);
         const sni = tls && m !== undefined && 'sniHosts' in m ? { server_names: [...(m as { sniHosts: readonly string[] }).sniHosts] } : {};
-        chains.push({ name: `${vs.metadata.namespace}/${vs.metadata.name}`, filter_chain_match: sni, filters: [tcpProxy(`outbound_0.0.0.0_${port}`, target)] });
+        const timeouts = tcpProxyTimeouts(mesh, node, route.route[0]?.destination.host ?? '');
+        chains.push({ name: `${vs.metadata.namespace}/${vs.metadata.name}`, filter_chain_match: sni, filters: [tcpProxy(`outbound_0.0.0.0_${port}`, target, timeouts)] });
       }
     }
   }

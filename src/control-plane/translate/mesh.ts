@@ -8,6 +8,7 @@ import { selects } from '../../api/common.js';
 import type { Endpoint, RegistrySnapshot, Service } from '../../registry/model.js';
 import { endpointsOf } from '../../registry/endpoints.js';
 import { DEFAULT_TRUST_DOMAIN } from '../../core/spiffe.js';
+import { DEFAULT_RETRY_BUDGET, type RetryBudget } from './retry-budget.js';
 
 export interface MeshConfig {
   /** DNS domain of Kubernetes-style hostnames. */
@@ -17,6 +18,8 @@ export interface MeshConfig {
   readonly rootNamespace: string;
   /** What happens to traffic for unknown hosts (Istio default ALLOW_ANY). */
   readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  /** Trellis's rate-based retry budget for every outbound cluster (a Trellis extension). */
+  readonly retryBudget: RetryBudget;
 }
 
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
@@ -24,6 +27,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   trustDomain: DEFAULT_TRUST_DOMAIN,
   rootNamespace: 'istio-system',
   outboundTrafficPolicy: 'ALLOW_ANY',
+  retryBudget: DEFAULT_RETRY_BUDGET,
 };
 
 export interface Mesh {
