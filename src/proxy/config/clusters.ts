@@ -14,6 +14,7 @@ import { DEFAULT_IDLE_TIMEOUT_MS, EndpointPool } from '../upstream/pool.js';
 import type { LoadBalancerRegistry } from '../upstream/lb/registry.js';
 import type { Endpoint, EndpointState, LbConfig, Picker } from '../upstream/lb/types.js';
 import { type PeerWorkload, peerFromWorkloadMetadata } from '../telemetry/peer.js';
+import { RetryBudget, retryBudgetSettings } from '../resilience/retry-budget.js';
 
 export const CLUSTER_KINDS = { eds: 'eds', static: 'static', dns: 'dns', originalDst: 'original-dst' } as const;
 export type ClusterKind = (typeof CLUSTER_KINDS)[keyof typeof CLUSTER_KINDS];
@@ -37,6 +38,8 @@ export interface ClusterRuntime {
   readonly maxConcurrentStreams: number;
   /** The service host for `destination_service`: from the name `outbound|port|subset|host`, else Istio's metadata `istio.services[0].host` (inbound clusters); `unknown` otherwise. */
   readonly service: string;
+  /** The Trellis retry budget of the cluster (metadata `trellis.io/retry-budget`). */
+  readonly retryBudget: RetryBudget;
 }
 
 /** `outbound|9080|v1|reviews.default.svc.cluster.local` → the service host; `unknown` otherwise. */
@@ -277,5 +280,6 @@ export function buildCluster(c: Cluster__Output, cla: ClusterLoadAssignment__Out
   const { protocol, maxConcurrentStreams } = protocolOptionsOf(c);
   const fromName = serviceOfCluster(c.name);
   const service = fromName !== 'unknown' ? fromName : (metadataService(c) ?? 'unknown');
-  return { name: c.name, kind, endpoints, picker, connectTimeoutMs: durationMs(c.connect_timeout, 10_000), lbPolicy, protocol, maxConcurrentStreams, service };
+  const retryBudget = new RetryBudget(retryBudgetSettings(c.metadata?.filter_metadata?.['trellis.io/retry-budget']));
+  return { name: c.name, kind, endpoints, picker, connectTimeoutMs: durationMs(c.connect_timeout, 10_000), lbPolicy, protocol, maxConcurrentStreams, service, retryBudget };
 }

@@ -17,13 +17,15 @@ import { httpSeries } from '../telemetry/http-labels.js';
 import { type PeerWorkload, takePeer } from '../telemetry/peer.js';
 import type { HttpSeries } from '../telemetry/metrics.js';
 import type { EndpointPool, UpstreamConnection } from '../upstream/pool.js';
-import type { EndpointState } from '../upstream/lb/types.js';
+import type { Endpoint, EndpointState } from '../upstream/lb/types.js';
+import { exchangeTimeoutMs, nextEndpoint, retryDelayMs, shouldRetry } from '../resilience/attempts.js';
+import type { RetryPolicy, TryOutcome } from '../resilience/retry-policy.js';
 import type { ListenContext } from './context.js';
 import { BodyFramer } from './h1-body.js';
 import { forwardH1ToH2, type H1Downstream, type H1ToH2 } from './h2/h2-from-h1.js';
 import { DEFAULT_PARSE_LIMITS, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './h1-parser.js';
 import { serializeRequestHead, serializeResponseHead, stripHopByHop } from './headers.js';
-import { applyMutation, beginForward, decide, type ForwardDecision, headerOf, NO_FLAGS, removeHeader } from './router.js';
+import { applyMutation, beginForward, decide, type ForwardDecision, headerOf, type LocalDecision, NO_FLAGS, removeHeader } from './router.js';
 import { handleConnect } from '../tcp/tcp-proxy.js';
 import { tunnel } from '../tcp/tunnel.js';
 
@@ -80,6 +82,21 @@ class Exchange implements H1Downstream {
   pendingDown: Buffer | null = null;
   /** The same for the request head and the body bytes that came with it. */
   pendingUp: Buffer | null = null;
+  // Retries and timeouts (resilience): what was decided, the tries made, the request
+  // bytes kept to replay (null once they outgrow RETRY_BUFFER_LIMIT: no retry then).
+  decision: ForwardDecision | null = null;
+  retry: RetryPolicy | null = null;
+  tries = 0;
+  readonly tried: string[] = [];
+  hash: number | undefined = undefined;
+  replay: Buffer[] | null = null;
+  replayBytes = 0;
+  /** A 1xx went downstream: the response has started, no retry. */
+  interim = false;
+  /** The route (or gRPC deadline) timer; the per-try timer; the backoff or fault-delay timer. */
+  timer: NodeJS.Timeout | null = null;
+  tryTimer: NodeJS.Timeout | null = null;
+  waitTimer: NodeJS.Timeout | null = null;
 
   constructor(down: Downstream, head: RequestHead) {
     this.down = down;
@@ -251,7 +268,8 @@ function startExchange(down: Downstream, head: RequestHead): void {
   if (d.kind === 'local') {
     skipRequestBody(ex);
     ex.responseHeaders = d.responseHeaders;
-    localReply(down, ex, d.status, reasonOf(d.status), d.flag, false, d.body, d.headers);
+    if (d.delayMs > 0) ex.waitTimer = setTimeout(delayedLocalReply, d.delayMs, ex, d);
+    else localReply(down, ex, d.status, reasonOf(d.status), d.flag, false, d.body, d.headers);
     return;
   }
   const upstream = ctx.config.upstream;
@@ -277,7 +295,158 @@ function startExchange(down: Downstream, head: RequestHead): void {
     return;
   }
   ex.upHead = serializeRequestHead(head.method, d.path, upstreamHeaders(ex, d, info));
-  attachUpstream(ex, upstream.pool(d.address, d.port), d.cluster.connectTimeoutMs);
+  startForwarding(ex, d, info);
+}
+
+/** Bodies up to this size are kept for a retry (Envoy buffers up to its per-request limit). */
+const RETRY_BUFFER_LIMIT = 64 * 1024;
+
+/** Timers and retry state of a forwarded exchange, then its first try (after an injected delay). */
+function startForwarding(ex: Exchange, d: ForwardDecision, info: RequestInfo): void {
+  ex.decision = d;
+  ex.retry = d.action.retry;
+  ex.hash = d.hash;
+  if (ex.retry !== null) ex.replay = [];
+  d.cluster.retryBudget.request();
+  const timeoutMs = exchangeTimeoutMs(d.action, headerOf(info.headers, 'grpc-timeout'));
+  if (timeoutMs > 0) ex.timer = setTimeout(onExchangeTimeout, timeoutMs, ex);
+  if (d.delayMs > 0) {
+    ex.flags = 'DI';
+    ex.down.socket.pause(); // the body waits in the socket until the try starts
+    ex.waitTimer = setTimeout(onWaitOver, d.delayMs, ex, d.endpoint ?? null);
+    return;
+  }
+  sendTry(ex, d.endpoint ?? null);
+}
+
+/** Starts a try on `endpoint` (null: the decision's address, for passthrough clusters). */
+function sendTry(ex: Exchange, endpoint: Endpoint | null): void {
+  const d = ex.decision as ForwardDecision;
+  ex.tries++;
+  if (endpoint !== null) ex.tried.push(endpoint.id);
+  const perTry = ex.retry?.perTryTimeoutMs ?? 0;
+  if (perTry > 0) ex.tryTimer = setTimeout(onTryTimeout, perTry, ex);
+  const pool = endpoint === null ? ex.down.ctx.config.upstream.pool(d.address, d.port) : ex.down.ctx.config.upstream.pool(endpoint.address, endpoint.port);
+  attachUpstream(ex, pool, d.cluster.connectTimeoutMs);
+}
+
+function onWaitOver(ex: Exchange, endpoint: Endpoint | null): void {
+  ex.waitTimer = null;
+  if (ex.resDone || ex.down.closed) return;
+  if (ex.down.socket.isPaused()) ex.down.socket.resume();
+  sendTry(ex, endpoint);
+}
+
+function delayedLocalReply(ex: Exchange, d: LocalDecision): void {
+  ex.waitTimer = null;
+  if (ex.down.closed) {
+    finish(ex);
+    return;
+  }
+  localReply(ex.down, ex, d.status, reasonOf(d.status), d.flag, false, d.body, d.headers);
+}
+
+/**
+ * Schedules another try after `outcome` when the route's policy, the tries left, the
+ * request bytes kept and the cluster's retry budget all allow it; false otherwise.
+ */
+function tryAgain(ex: Exchange, outcome: TryOutcome): boolean {
+  const d = ex.decision;
+  const policy = ex.retry;
+  if (d === null || policy === null || ex.replay === null || ex.interim || ex.resDone || ex.down.closed) return false;
+  if (!shouldRetry(policy, ex, outcome, d.cluster)) return false;
+  const next = nextEndpoint(d.cluster, policy, ex, ex.hash);
+  if (next === undefined) return false;
+  clearTryTimer(ex);
+  // The request now counts against the next endpoint.
+  if (ex.endpointState !== null) ex.endpointState.activeRequests--;
+  ex.endpointState = ex.down.ctx.config.upstream.state(next.id);
+  ex.endpointState.activeRequests++;
+  if (ex.down.ctx.mode !== 'inbound') ex.peer = next.workload;
+  ex.waitTimer = setTimeout(onWaitOver, retryDelayMs(policy, ex), ex, next);
+  return true;
+}
+
+/** A try ended without a response: another try, or `fail` with the flag (URX added after retries). */
+function retryOrFail(ex: Exchange, outcome: TryOutcome, fail: (ex: Exchange, flag: string) => void, flag: string): void {
+  clearTryTimer(ex);
+  if (!tryAgain(ex, outcome)) fail(ex, ex.tries > 1 ? `${flag},URX` : flag);
+}
+
+function clearTryTimer(ex: Exchange): void {
+  if (ex.tryTimer !== null) {
+    clearTimeout(ex.tryTimer);
+    ex.tryTimer = null;
+  }
+}
+
+function clearTimers(ex: Exchange): void {
+  clearTryTimer(ex);
+  if (ex.timer !== null) {
+    clearTimeout(ex.timer);
+    ex.timer = null;
+  }
+  if (ex.waitTimer !== null) {
+    clearTimeout(ex.waitTimer);
+    ex.waitTimer = null;
+  }
+}
+
+/** Drops the try's upstream connection (never reused: its state is unknown). */
+function abandonUpstream(ex: Exchange): void {
+  const up = ex.up;
+  if (up === null) return;
+  ex.up = null;
+  up.owner = null;
+  up.dead = true;
+  up.socket.destroy();
+  ex.resBuf = null;
+}
+
+function onTryTimeout(ex: Exchange): void {
+  ex.tryTimer = null;
+  if (ex.resHead !== null || ex.resDone) return;
+  abandonUpstream(ex);
+  retryOrFail(ex, PER_TRY_TIMEOUT, timedOut, 'UT');
+}
+
+/** The route's timeout: 504 UT before the response started; a reset after. */
+function onExchangeTimeout(ex: Exchange): void {
+  ex.timer = null;
+  if (ex.resDone) return;
+  clearTimers(ex);
+  ex.h2?.abort();
+  ex.h2 = null;
+  if (ex.resHead === null && !ex.interim) {
+    abandonUpstream(ex);
+    timedOut(ex, 'UT');
+    return;
+  }
+  abandonUpstream(ex);
+  ex.flags = 'UT';
+  ex.keepAlive = false;
+  ex.resDone = true;
+  finish(ex);
+  ex.down.socket.destroy();
+}
+
+const PER_TRY_TIMEOUT: TryOutcome = { kind: 'per-try-timeout' };
+const CONNECT_FAILURE: TryOutcome = { kind: 'connect-failure' };
+const RESET_SENT: TryOutcome = { kind: 'reset', sent: true };
+const RESET_UNSENT: TryOutcome = { kind: 'reset', sent: false };
+const UPSTREAM_TIMEOUT_BODY = Buffer.from('upstream request timeout');
+
+function timedOut(ex: Exchange, flag: string): void {
+  localReply(ex.down, ex, 504, 'Gateway Timeout', flag, false, UPSTREAM_TIMEOUT_BODY);
+}
+
+/** A response whose status the retry policy retries: dropped with its connection, and the request tried again. */
+function retriesResponse(ex: Exchange, head: ResponseHead): boolean {
+  if (ex.retry === null) return false;
+  const grpc = headerOf(head.headers, 'grpc-status');
+  if (!tryAgain(ex, { kind: 'response', status: head.status, grpcStatus: grpc === undefined ? undefined : Number(grpc) })) return false;
+  abandonUpstream(ex);
+  return true;
 }
 
 function upstreamHeaders(ex: Exchange, d: ForwardDecision, info: RequestInfo): string[] {
@@ -327,6 +496,17 @@ function attachUpstream(ex: Exchange, pool: EndpointPool, connectTimeoutMs: numb
   ex.up = up;
   ex.retriedStale = !reused; // only a reused keep-alive connection may be stale
   ex.pendingUp = ex.upHead;
+  if (ex.replay !== null && ex.replay.length > 0) {
+    // A retry: the head and the body bytes received so far; the rest follows as it comes.
+    ex.pendingUp = null;
+    if (!up.socket.write(Buffer.concat([ex.upHead as Buffer, ...ex.replay]))) ex.down.socket.pause();
+    if (ex.down.buf !== null && !ex.reqDone && ex.reqFramer.untilClose === false) {
+      const rest = ex.down.buf;
+      ex.down.buf = null;
+      forwardRequestBody(ex, rest, 0);
+    }
+    return;
+  }
   const rest = ex.down.buf;
   if (ex.reqFramer.untilClose === false && rest !== null && !ex.reqDone) {
     ex.down.buf = null;
@@ -363,6 +543,12 @@ function forwardRequestBody(ex: Exchange, chunk: Buffer, start: number): void {
     return;
   }
   ex.bytesIn += r.consumed;
+  if (r.consumed > 0 && ex.replay !== null) {
+    // Kept for a retry while small enough; beyond that the request can no longer be replayed.
+    ex.replayBytes += r.consumed;
+    if (ex.replayBytes > RETRY_BUFFER_LIMIT) ex.replay = null;
+    else ex.replay.push(chunk.subarray(start, start + r.consumed));
+  }
   if (r.consumed > 0 && ex.h2 !== null && !ex.h2.write(chunk.subarray(start, start + r.consumed))) ex.down.socket.pause();
   if (r.consumed > 0 && ex.up !== null) {
     let out = chunk.subarray(start, start + r.consumed);
@@ -409,7 +595,15 @@ function onUpstreamTimeout(this: UpstreamSocket): void {
   const ex = up.owner as Exchange | null;
   up.dead = true;
   this.destroy();
-  if (ex !== null && ex.resHead === null) upstreamFailed(ex, up.connected ? 'UC' : 'UF');
+  if (ex !== null && ex.resHead === null) upstreamLost(ex, up, up.connected ? RESET_SENT : CONNECT_FAILURE, up.connected ? 'UC' : 'UF');
+}
+
+/** The try's connection failed before a response: retry, or answer 503. */
+function upstreamLost(ex: Exchange, up: UpstreamConnection, outcome: TryOutcome, flag: string): void {
+  if (ex.up === up) ex.up = null;
+  up.owner = null;
+  ex.resBuf = null;
+  retryOrFail(ex, outcome, upstreamFailed, flag);
 }
 
 function onUpstreamDrain(this: UpstreamSocket): void {
@@ -430,7 +624,7 @@ function onUpstreamClose(this: UpstreamSocket): void {
       attachUpstream(ex, up.pool, ex.connectTimeoutMs);
       return;
     }
-    upstreamFailed(ex, up.connected ? 'UC' : 'UF');
+    upstreamLost(ex, up, up.connected ? (ex.reqDone ? RESET_SENT : RESET_UNSENT) : CONNECT_FAILURE, up.connected ? 'UC' : 'UF');
     return;
   }
   if (ex.resFramer !== null && ex.resFramer.untilClose) {
@@ -451,7 +645,7 @@ function onUpstreamClose(this: UpstreamSocket): void {
 function upstreamFailed(ex: Exchange, flag: string): void {
   if (ex.up !== null) ex.up.owner = null;
   ex.up = null;
-  const reason = flag === 'UF' ? 'connection failure' : 'connection termination';
+  const reason = flag.startsWith('UF') ? 'connection failure' : 'connection termination';
   localReply(ex.down, ex, 503, 'Service Unavailable', flag, false, Buffer.from(`upstream connect error or disconnect/reset before headers. reset reason: ${reason}`));
 }
 
@@ -487,10 +681,12 @@ function onUpstreamData(this: UpstreamSocket, chunk: Buffer): void {
     }
     if (r.head.status >= 100 && r.head.status < 200 && r.head.status !== 101) {
       // 1xx interim responses (100 Continue): pass through, keep waiting for the final one.
+      ex.interim = true;
       writeDown(ex, buf.subarray(0, r.head.headBytes));
       if (r.head.headBytes < buf.length) onUpstreamData.call(this, buf.subarray(r.head.headBytes));
       return;
     }
+    if (retriesResponse(ex, r.head)) return;
     startResponse(ex, r.head);
     if (r.head.headBytes < buf.length) forwardResponseBody(ex, buf, r.head.headBytes);
     else if (ex.resFramer !== null && !ex.resFramer.untilClose && bodylessResponse(ex)) completeResponse(ex);
@@ -506,6 +702,7 @@ function bodylessResponse(ex: Exchange): boolean {
 }
 
 function startResponse(ex: Exchange, head: ResponseHead): void {
+  clearTryTimer(ex);
   ex.resHead = head;
   ex.status = head.status;
   ex.resFramer = BodyFramer.forResponse(head, ex.head.method);
@@ -676,6 +873,7 @@ function localReply(down: Downstream, ex: Exchange | null, status: number, reaso
 
 function finish(ex: Exchange): void {
   if (ex.series !== null) return; // recorded already
+  if (ex.decision !== null) clearTimers(ex);
   if (ex.endpointState !== null) {
     ex.endpointState.activeRequests--;
     ex.endpointState = null;

@@ -52,6 +52,8 @@ export interface ForwardDecision {
   readonly responseHeaders: HeaderMutation | null;
   /** Fault injection: wait this long before forwarding (0: none); the flags then say `DI`. */
   readonly delayMs: number;
+  /** The request's consistent-hash key, for picking a retry's endpoint alike. */
+  readonly hash: number | undefined;
 }
 
 export type Decision = LocalDecision | ForwardDecision;
@@ -176,11 +178,13 @@ export function decide(ctx: ListenContext, info: RequestInfo, remoteAddress: str
   let address: string;
   let upstreamPort: number;
   let endpoint: Endpoint | undefined;
+  let hash: number | undefined;
   if (cluster.kind === 'original-dst') {
     address = hostOf(info.authority);
     upstreamPort = port;
   } else {
-    endpoint = cluster.picker.pick({ hash: hashOf(action, info, remoteAddress) });
+    hash = hashOf(action, info, remoteAddress);
+    endpoint = cluster.picker.pick({ hash });
     if (endpoint === undefined) return local(503, 'UH', 'no healthy upstream', [], responseHeaders, service);
     address = endpoint.address;
     upstreamPort = endpoint.port;
@@ -199,6 +203,7 @@ export function decide(ctx: ListenContext, info: RequestInfo, remoteAddress: str
     authority: action.hostRewrite ?? info.authority,
     responseHeaders,
     delayMs,
+    hash,
   };
 }
 

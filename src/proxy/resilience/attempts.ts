@@ -1,0 +1,81 @@
+/**
+ * The protocol-independent half of retrying a request: whether the outcome of a try may
+ * be retried (policy, attempts left, the cluster's retry budget), which endpoint the
+ * retry goes to (another host than those tried, when the policy says so), how long to
+ * wait first, and the exchange's timeout (the route's, or a gRPC client's `grpc-timeout`
+ * where the route honours it). The HTTP engines keep the request bytes and call these.
+ */
+import type { ClusterRuntime } from '../config/clusters.js';
+import type { ForwardAction } from '../routing/route-action.js';
+import type { Endpoint } from '../upstream/lb/types.js';
+import { backoffMs, isRetriable, type RetryPolicy, type TryOutcome } from './retry-policy.js';
+
+/** What an exchange keeps about its tries. */
+export interface Attempts {
+  /** Tries made so far (the first included). */
+  tries: number;
+  /** Endpoint ids tried, in order. */
+  readonly tried: string[];
+}
+
+/** Retries of one exchange are refused when a budget is spent; counted for /stats. */
+export const RETRY_REFUSED = { attempts: 'attempts', budget: 'budget', policy: 'policy' } as const;
+
+/**
+ * Whether to retry after `outcome`: the policy retries it, tries are left, and the
+ * cluster's retry budget allows one more (a retry taken from the budget is spent).
+ */
+export function shouldRetry(policy: RetryPolicy | null, a: Attempts, outcome: TryOutcome, cluster: ClusterRuntime): boolean {
+  if (policy === null || a.tries > policy.numRetries) return false;
+  if (!isRetriable(policy, outcome)) return false;
+  return cluster.retryBudget.tryRetry();
+}
+
+/**
+ * The endpoint for the next try. When the policy prefers other hosts, the balancer is
+ * asked a few times (host_selection_retry_max_attempts) for one not tried yet; if it
+ * keeps answering tried ones — least-request favours a host whose connections fail fast —
+ * a healthy untried endpoint is taken directly, so a retry really goes elsewhere.
+ */
+export function nextEndpoint(cluster: ClusterRuntime, policy: RetryPolicy, a: Attempts, hash: number | undefined): Endpoint | undefined {
+  const picker = cluster.picker;
+  let e = picker.pick({ hash });
+  if (!policy.otherHosts || e === undefined) return e;
+  for (let i = 1; i < policy.hostSelectionAttempts && a.tried.includes(e.id); i++) e = picker.pick({ hash }) ?? e;
+  if (!a.tried.includes(e.id)) return e;
+  const list = cluster.endpoints;
+  const start = Math.floor(Math.random() * list.length);
+  for (let i = 0; i < list.length; i++) {
+    const c = list[(start + i) % list.length] as Endpoint;
+    if (c.healthy && !a.tried.includes(c.id)) return c;
+  }
+  return e;
+}
+
+/** The wait before the next try. */
+export function retryDelayMs(policy: RetryPolicy, a: Attempts): number {
+  return backoffMs(policy, a.tries, Math.random());
+}
+
+const GRPC_TIMEOUT_UNITS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 0.001, n: 0.000001 };
+
+/** `grpc-timeout` (1-8 digits and a unit) in ms; undefined when absent or malformed. */
+export function grpcTimeoutMs(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d{1,8})([HMSmun])$/.exec(value);
+  if (m === null) return undefined;
+  return Math.max(1, Math.ceil(Number(m[1]) * (GRPC_TIMEOUT_UNITS[m[2] as string] as number)));
+}
+
+/**
+ * The exchange's timeout in ms (0 = none): the route's `timeout`; for gRPC requests on a
+ * route that honours `grpc-timeout`, the client's deadline instead, capped by the
+ * route's `grpc_timeout_header_max` when that is not 0 (Envoy's max_stream_duration).
+ */
+export function exchangeTimeoutMs(action: ForwardAction, grpcTimeout: string | undefined): number {
+  if (action.grpcTimeoutMaxMs !== null) {
+    const deadline = grpcTimeoutMs(grpcTimeout);
+    if (deadline !== undefined) return action.grpcTimeoutMaxMs > 0 ? Math.min(deadline, action.grpcTimeoutMaxMs) : deadline;
+  }
+  return action.timeoutMs;
+}
