@@ -27,8 +27,8 @@ const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
 
-/** Sends `ex`'s request to the endpoint of `d` over HTTP/1.1 (headers `flat`, already rewritten, without `host`). */
-export function forwardToH1(ex: H2Exchange, d: ForwardDecision, flat: readonly string[]): void {
+/** Sends `ex`'s request to the endpoint of `d` over HTTP/1.1 (headers `flat`, already rewritten, without `host`; this takes them over). */
+export function forwardToH1(ex: H2Exchange, d: ForwardDecision, flat: string[]): void {
   ex.h1Head = serializeRequestHead(ex.method, d.path, h1Headers(ex, d.authority, flat));
   ex.h1ReqDone = ex.bodyless;
   ex.leg = H1_LEG;
@@ -36,30 +36,41 @@ export function forwardToH1(ex: H2Exchange, d: ForwardDecision, flat: readonly s
 }
 
 /**
- * HTTP/1.1 request fields: `Host` first (from `:authority`); HTTP/2 splits `cookie` into
- * several fields, which HTTP/1.1 needs as one (RFC 9113 §8.2.3); a body of unknown length
- * goes chunked. HTTP/2 requests carry no connection-specific fields (RFC 9113 §8.2.2;
- * Node rejects such streams), so there are no hop-by-hop fields to strip, except `te:
- * trailers`, which is passed on: the client takes trailers, and they come back as HTTP/2
- * trailers.
+ * HTTP/1.1 request fields, made from `flat` in place: `Host` first (from `:authority`);
+ * HTTP/2 splits `cookie` into several fields, which HTTP/1.1 needs as one (RFC 9113
+ * §8.2.3); a body of unknown length goes chunked. HTTP/2 requests carry no
+ * connection-specific fields (RFC 9113 §8.2.2; Node rejects such streams), so there are
+ * no hop-by-hop fields to strip, except `te: trailers`, which is passed on: the client
+ * takes trailers, and they come back as HTTP/2 trailers.
  */
-function h1Headers(ex: H2Exchange, authority: string, flat: readonly string[]): string[] {
-  const out = ['host', authority];
-  let cookie: string | undefined;
+function h1Headers(ex: H2Exchange, authority: string, flat: string[]): string[] {
+  let cookies = 0;
   let length = false;
   for (let i = 0; i < flat.length; i += 2) {
     const name = flat[i] as string;
-    const value = flat[i + 1] as string;
-    if (name === 'cookie') cookie = cookie === undefined ? value : `${cookie}; ${value}`;
-    else {
-      if (name === 'content-length') length = true;
-      out.push(name, value);
-    }
+    if (name === 'cookie') cookies++;
+    else if (name === 'content-length') length = true;
   }
-  if (cookie !== undefined) out.push('cookie', cookie);
+  if (cookies > 1) joinCookies(flat);
+  flat.unshift('host', authority);
   ex.h1Chunked = !ex.bodyless && !length;
-  if (ex.h1Chunked) out.push('transfer-encoding', 'chunked');
-  return out;
+  if (ex.h1Chunked) flat.push('transfer-encoding', 'chunked');
+  return flat;
+}
+
+/** The `cookie` fields of `flat` as one, in their order, where the first was. */
+function joinCookies(flat: string[]): void {
+  let first = -1;
+  for (let i = 0; i < flat.length; i += 2) {
+    if (flat[i] !== 'cookie') continue;
+    if (first < 0) {
+      first = i;
+      continue;
+    }
+    flat[first + 1] = `${flat[first + 1] as string}; ${flat[i + 1] as string}`;
+    flat.splice(i, 2);
+    i -= 2;
+  }
 }
 
 /** Takes a pooled connection (or opens one) and writes the request head on it. */
