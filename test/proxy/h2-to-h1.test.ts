@@ -43,9 +43,10 @@ interface Backend {
   readonly port: number;
   /** TCP connections accepted so far. */
   connections: number;
-  /** `/slow-upload`: bytes received, and the request to resume. */
+  /** `/slow-upload`: bytes received, the request to resume, and its response (to answer early). */
   received: number;
   held: IncomingMessage | null;
+  heldResponse: ServerResponse | null;
   readonly events: NodeJS.EventEmitter;
   close(): Promise<void>;
 }
@@ -54,17 +55,19 @@ interface Backend {
  * `/chunked`: a chunked body with an `x-checksum` trailer; `/cut`: a head promising 100,000
  * bytes, 10 of them, then the connection closes; `/hints`: 103 Early Hints, then 200;
  * `/slow-upload`: stops reading the request body until `held.resume()`, then answers
- * its size and SHA-256; anything else echoes the request as JSON.
+ * its size and SHA-256 (unless the test answered through `heldResponse` first); anything
+ * else echoes the request as JSON.
  */
 async function startBackend(): Promise<Backend> {
   const server: Server = createServer();
-  const b: Backend = { port: 0, connections: 0, received: 0, held: null, events: server, close: () => Promise.resolve() };
+  const b: Backend = { port: 0, connections: 0, received: 0, held: null, heldResponse: null, events: server, close: () => Promise.resolve() };
   server.on('connection', () => b.connections++);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (req.url === '/slow-upload') {
       const hash = createHash('sha256');
       req.pause();
       b.held = req;
+      b.heldResponse = res;
       server.emit('held');
       req.on('data', (c: Buffer) => {
         b.received += c.length;
@@ -257,40 +260,65 @@ describe('HTTP/2 clients to an HTTP/1.1 cluster', { timeout: 60_000 }, () => {
     assert.equal(backend.connections, afterBurst, 'the burst\'s connections are reused');
   });
 
-  it('holds the client back while the upstream does not read the request body, and then delivers all of it', async () => {
+  /**
+   * POSTs BIG_BODY_BYTES to `/slow-upload` in pieces, each after the previous one has gone
+   * out; when none goes out for STALL_MS (the backend does not read), calls `onStall` once.
+   * Returns whether the client stalled, the body's SHA-256 and the response.
+   */
+  async function upload(onStall: (sent: number) => void): Promise<{ stalled: boolean; sha256: string; status: number; body: string; rstCode: number }> {
     backend.received = 0;
     const held = once(backend.events, 'held');
     const req = session.request({ ':method': 'POST', ':path': '/slow-upload', ':authority': PLAIN });
     req.on('error', () => undefined);
-    const response = new Promise<string>((resolve, reject) => {
+    let status = 0;
+    req.on('response', (h) => (status = Number(h[':status'])));
+    const response = new Promise<string>((resolve) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => resolve(Buffer.concat(chunks).toString()));
-      req.on('close', () => reject(new Error(`stream closed (${req.rstCode})`)));
+      req.on('close', () => resolve(Buffer.concat(chunks).toString()));
     });
     const hash = createHash('sha256');
     let sent = 0;
     let stalled = false;
-    // Write pieces, each after the previous one has gone out, until no piece goes out for STALL_MS.
     for (let i = 0; sent < BIG_BODY_BYTES; i++) {
       const piece = Buffer.alloc(PIECE_BYTES, i % 251);
       hash.update(piece);
       const written = new Promise<void>((resolve) => req.write(piece, () => resolve()));
       if (i === 0) await held;
-      const timer = new Promise<'stall'>((resolve) => setTimeout(resolve, STALL_MS, 'stall').unref());
-      if ((await Promise.race([written, timer])) === 'stall') {
-        stalled = true;
-        // Between the client and the backend there are windows and socket buffers, not the body.
-        assert.ok(sent < BIG_BODY_BYTES / 2, `${sent} bytes went out before the client was held back`);
-        (backend.held as IncomingMessage).resume();
-        await written;
+      if (!stalled) {
+        const timer = new Promise<'stall'>((resolve) => setTimeout(resolve, STALL_MS, 'stall').unref());
+        if ((await Promise.race([written, timer])) === 'stall') {
+          stalled = true;
+          onStall(sent);
+        }
       }
+      await written;
       sent += PIECE_BYTES;
     }
     req.end();
-    assert.ok(stalled, 'the client was held back while the backend did not read');
-    const result = JSON.parse(await response) as { bytes: number; sha256: string };
-    assert.deepEqual(result, { bytes: BIG_BODY_BYTES, sha256: hash.digest('hex') });
+    const body = await response;
+    return { stalled, sha256: hash.digest('hex'), status, body, rstCode: req.rstCode ?? 0 };
+  }
+
+  it('holds the client back while the upstream does not read the request body, and then delivers all of it', { timeout: 20_000 }, async () => {
+    const r = await upload((sent) => {
+      // Between the client and the backend there are windows and socket buffers, not the body.
+      assert.ok(sent < BIG_BODY_BYTES / 2, `${sent} bytes went out before the client was held back`);
+      (backend.held as IncomingMessage).resume();
+    });
+    assert.ok(r.stalled, 'the client was held back while the backend did not read');
+    assert.equal(r.status, 200);
+    assert.deepEqual(JSON.parse(r.body), { bytes: BIG_BODY_BYTES, sha256: r.sha256 });
+  });
+
+  it('lets the client finish its request body when the upstream answered before reading it', { timeout: 20_000 }, async () => {
+    const r = await upload(() => {
+      (backend.heldResponse as ServerResponse).writeHead(413, { 'content-type': 'text/plain' }).end('too large');
+    });
+    assert.ok(r.stalled, 'the client was held back before the answer');
+    assert.equal(r.status, 413);
+    assert.equal(r.body, 'too large');
+    assert.equal(r.rstCode, 0, 'the stream ends without a reset');
   });
 
   it('resets the stream when the upstream connection is lost mid-body, and records UC', async () => {

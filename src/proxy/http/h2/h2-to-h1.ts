@@ -291,8 +291,14 @@ function release(ex: H2Exchange, up: UpstreamConnection, head: ResponseHead): vo
   ex.h1 = null;
   // Paused for the client's back-pressure: the response is whole, so nothing more is read for it.
   if (up.socket.isPaused()) up.socket.resume();
-  if (head.keepAlive && ex.h1ReqDone && !up.dead) up.pool.release(up);
-  else drop(ex, up);
+  if (head.keepAlive && ex.h1ReqDone && !up.dead) {
+    up.pool.release(up);
+    return;
+  }
+  drop(ex, up);
+  // Answered before the request body was whole: the rest is read and dropped, so the
+  // client is not held back by flow control and its stream can close.
+  if (!ex.h1ReqDone && ex.down.isPaused()) ex.down.resume();
 }
 
 const HANDLERS: ConnectionHandlers = { connect: onConnect, data: onData, drain: onDrain, close: onClose, timeout: onTimeout };
