@@ -187,16 +187,16 @@ export interface TrellisServer extends Server {
  * A control plane in this process on a config directory with one Service and its
  * WorkloadEntry (the upstream), and the sidecar (`trellis proxy`) as a child process on
  * the proxy core; ready once a request sent with only a Host header is routed to the
- * upstream. `nodeArgs` go to node (for `--cpu-prof`).
+ * upstream. `nodeArgs` go to node (for `--cpu-prof`); `bin` is the CLI to run (another
+ * build's, to compare two in one run).
  */
-export async function startTrellis(dir: string, upstreamPort: number, nodeArgs: readonly string[]): Promise<TrellisServer> {
+export async function startTrellis(dir: string, upstreamPort: number, nodeArgs: readonly string[], bin = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url))): Promise<TrellisServer> {
   const configDir = join(dir, 'mesh');
   mkdirSync(configDir, { recursive: true });
   writeFileSync(join(configDir, 'mesh.yaml'), meshYaml(upstreamPort));
   const controlPlane = new ControlPlane({ configDir, xdsPort: 0, adminPort: 0, log: new Logger({ level: 'warn' }) });
   await controlPlane.start();
   const [port, statsPort] = [await freePort(), await freePort()];
-  const bin = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url));
   const proc = start('trellis-sidecar', process.execPath, [
     ...nodeArgs, bin, 'proxy', '--xds', `127.0.0.1:${controlPlane.xdsPort}`, '--type', 'sidecar', '--id', 'bench',
     '--labels', 'app=bench,version=v1', '--outbound-port', String(port), '--admin-port', '0', '--stats-port', String(statsPort),

@@ -30,6 +30,20 @@ describe('ChunkedDecoder', () => {
       assert.ok(d.done);
     }
   });
+
+  it('keeps the trailer fields, names lower-cased and values trimmed, however the bytes are split', () => {
+    const trailed = '3\r\nabc\r\n0\r\nX-Checksum: abc123 \r\ngrpc-status:\t0\r\n\r\n';
+    for (let cut = 1; cut < trailed.length; cut++) {
+      const d = new ChunkedDecoder();
+      d.decode(Buffer.from(trailed.slice(0, cut)));
+      d.decode(Buffer.from(trailed.slice(cut)));
+      assert.ok(d.done, `cut at ${cut}`);
+      assert.deepEqual(d.trailers(), ['x-checksum', 'abc123', 'grpc-status', '0'], `cut at ${cut}`);
+    }
+    const plain = new ChunkedDecoder();
+    plain.decode(Buffer.from('3\r\nabc\r\n0\r\n\r\n'));
+    assert.deepEqual(plain.trailers(), []);
+  });
 });
 
 /** Collects what the bridge gives the HTTP/1.1 engine. */

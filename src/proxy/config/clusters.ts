@@ -4,13 +4,12 @@
  * cluster or its endpoints change (STYLE 14). Per-endpoint state (requests in flight) and
  * connection pools live by `address:port` and survive swaps.
  */
-import { Agent } from 'node:http';
 import protobuf from 'protobufjs';
 import type { Cluster__Output } from '../../xds/generated/envoy/config/cluster/v3/Cluster.js';
 import type { ClusterLoadAssignment__Output } from '../../xds/generated/envoy/config/endpoint/v3/ClusterLoadAssignment.js';
 import { H2EndpointPool, UNLIMITED_STREAMS } from '../upstream/h2-pool.js';
 import { durationMs } from '../../xds/duration.js';
-import { DEFAULT_IDLE_TIMEOUT_MS, EndpointPool } from '../upstream/pool.js';
+import { EndpointPool } from '../upstream/pool.js';
 import type { LoadBalancerRegistry } from '../upstream/lb/registry.js';
 import type { Endpoint, EndpointState, LbConfig, Picker } from '../upstream/lb/types.js';
 import { type PeerWorkload, peerFromWorkloadMetadata } from '../telemetry/peer.js';
@@ -72,13 +71,6 @@ export class UpstreamState {
   readonly #states = new Map<string, EndpointState>();
   readonly #pools = new Map<string, EndpointPool>();
   readonly #h2 = new Map<string, H2EndpointPool>();
-  /**
-   * HTTP/1.1 connections for requests that arrive over HTTP/2 and go to an HTTP/1.1
-   * cluster. A known cost: `node:http` (about half the throughput of the `node:net`
-   * engine, proxy-perf-notes) and its own sockets, apart from `pool()`'s; the HTTP/2 side
-   * in front of it is slower still.
-   */
-  readonly h1Agent = new Agent({ keepAlive: true, scheduling: 'lifo', timeout: DEFAULT_IDLE_TIMEOUT_MS, maxFreeSockets: 1024 });
 
   state(id: string): EndpointState {
     let s = this.#states.get(id);
@@ -89,6 +81,7 @@ export class UpstreamState {
     return s;
   }
 
+  /** The HTTP/1.1 connections to an endpoint, for requests that arrived over HTTP/1.1 or HTTP/2. */
   pool(address: string, port: number): EndpointPool {
     const id = `${address}:${port}`;
     let p = this.#pools.get(id);
@@ -131,7 +124,6 @@ export class UpstreamState {
   close(): void {
     for (const p of this.#pools.values()) p.close();
     for (const p of this.#h2.values()) p.destroy();
-    this.h1Agent.destroy();
   }
 }
 

@@ -16,7 +16,7 @@ import type { RequestInfo } from '../routing/route-table.js';
 import { httpSeries } from '../telemetry/http-labels.js';
 import { type PeerWorkload, takePeer } from '../telemetry/peer.js';
 import type { HttpSeries } from '../telemetry/metrics.js';
-import type { EndpointPool, UpstreamConnection } from '../upstream/pool.js';
+import { type ConnectionHandlers, type EndpointPool, kConnection as kUp, type PooledSocket, type UpstreamConnection, useHandlers } from '../upstream/pool.js';
 import type { Endpoint, EndpointState } from '../upstream/lb/types.js';
 import { exchangeTimeoutMs, nextEndpoint, retryDelayMs, shouldRetry } from '../resilience/attempts.js';
 import type { RetryPolicy, TryOutcome } from '../resilience/retry-policy.js';
@@ -33,7 +33,6 @@ export type { ListenContext, ListenerMode, ProxyIdentity } from './context.js';
 export { LISTENER_MODES } from './context.js';
 
 const kConn = Symbol('trellis.h1.downstream');
-const kUp = Symbol('trellis.h1.upstream');
 
 
 interface Downstream {
@@ -46,7 +45,7 @@ interface Downstream {
 }
 
 type SocketWithConn = Socket & { [kConn]?: Downstream };
-type UpstreamSocket = Socket & { [kUp]?: UpstreamConnection };
+type UpstreamSocket = PooledSocket;
 
 /** One request and its response. */
 class Exchange implements H1Downstream {
@@ -482,15 +481,8 @@ function attachUpstream(ex: Exchange, pool: EndpointPool, connectTimeoutMs: numb
   if (up === null) {
     up = pool.create();
     up.socket.setTimeout(connectTimeoutMs);
-    const s = up.socket as UpstreamSocket;
-    s[kUp] = up;
-    s.on('connect', onUpstreamConnect);
-    s.on('data', onUpstreamData);
-    s.on('drain', onUpstreamDrain);
-    s.on('close', onUpstreamClose);
-    s.on('timeout', onUpstreamTimeout);
-    s.on('error', noop);
   }
+  useHandlers(up, UPSTREAM_HANDLERS);
   up.owner = ex;
   up.requests++;
   ex.up = up;
@@ -583,6 +575,15 @@ function skipRequestBody(ex: Exchange): void {
   ex.reqDone = true;
   down.buf = null;
 }
+
+/** This engine's upstream socket handlers (the pool is shared with the HTTP/2 bridge). */
+const UPSTREAM_HANDLERS: ConnectionHandlers = {
+  connect: onUpstreamConnect,
+  data: onUpstreamData,
+  drain: onUpstreamDrain,
+  close: onUpstreamClose,
+  timeout: onUpstreamTimeout,
+};
 
 function onUpstreamConnect(this: UpstreamSocket): void {
   const up = this[kUp] as UpstreamConnection;

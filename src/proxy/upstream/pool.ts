@@ -7,6 +7,11 @@
  * A connection goes back to the pool only when its exchange finished cleanly: the whole
  * response read, the request fully written, not paused for back-pressure (a socket
  * returned mid-response hung every later request in a prototype).
+ *
+ * Two engines share these pools: the HTTP/1.1 engine (h1-proxy.ts) and the HTTP/2 to
+ * HTTP/1.1 bridge (h2/h2-to-h1.ts). Each has its own module-level socket handlers
+ * (`ConnectionHandlers`), installed with `useHandlers` when it takes a connection; they
+ * find the connection through `kConnection` and its exchange through `owner`.
  */
 import { connect, type Socket } from 'node:net';
 
@@ -28,11 +33,30 @@ export const DEFAULT_POOL_OPTIONS: PoolOptions = {
   maxIdle: 1024,
 };
 
+/** The connection a pooled socket belongs to, for module-level socket handlers. */
+export const kConnection = Symbol('trellis.upstream.connection');
+export type PooledSocket = Socket & { [kConnection]?: UpstreamConnection };
+
+/**
+ * One engine's handlers for the events of its upstream sockets. An idle connection may
+ * carry either engine's handlers, so both must treat an idle one alike: bytes or a
+ * timeout on a connection without an owner destroy it.
+ */
+export interface ConnectionHandlers {
+  readonly connect: (this: PooledSocket) => void;
+  readonly data: (this: PooledSocket, chunk: Buffer) => void;
+  readonly drain: (this: PooledSocket) => void;
+  readonly close: (this: PooledSocket) => void;
+  readonly timeout: (this: PooledSocket) => void;
+}
+
 /** An upstream connection. `owner` is whoever uses it now (an exchange), or null when idle. */
 export class UpstreamConnection {
   readonly socket: Socket;
   readonly pool: EndpointPool;
   owner: unknown = null;
+  /** The handlers installed on the socket (the engine that used it last). */
+  handlers: ConnectionHandlers | null = null;
   connected = false;
   /** Set once the socket errored or closed: never reuse. */
   dead = false;
@@ -79,6 +103,7 @@ export class EndpointPool {
   create(): UpstreamConnection {
     const socket = connect({ host: this.address, port: this.port, noDelay: true, keepAlive: true });
     const c = new UpstreamConnection(socket, this);
+    (socket as PooledSocket)[kConnection] = c;
     this.open++;
     socket.setTimeout(this.options.connectTimeoutMs);
     socket.once('close', onClose.bind(c));
@@ -113,6 +138,34 @@ export class EndpointPool {
     if (i >= 0) this.#idle.splice(i, 1);
   }
 }
+
+/**
+ * Makes `h` the handlers of `c`'s socket. A no-op for the engine that used the connection
+ * last; the handlers are swapped only when a connection goes from one engine to the
+ * other (both sending to one endpoint).
+ */
+export function useHandlers(c: UpstreamConnection, h: ConnectionHandlers): void {
+  const prev = c.handlers;
+  if (prev === h) return;
+  const s = c.socket;
+  if (prev === null) {
+    s.on('error', noop); // 'close' follows, and the handlers act on that
+  } else {
+    s.removeListener('connect', prev.connect);
+    s.removeListener('data', prev.data);
+    s.removeListener('drain', prev.drain);
+    s.removeListener('close', prev.close);
+    s.removeListener('timeout', prev.timeout);
+  }
+  s.on('connect', h.connect);
+  s.on('data', h.data);
+  s.on('drain', h.drain);
+  s.on('close', h.close);
+  s.on('timeout', h.timeout);
+  c.handlers = h;
+}
+
+function noop(): void {}
 
 function onClose(this: UpstreamConnection): void {
   this.dead = true;

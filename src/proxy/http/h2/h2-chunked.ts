@@ -1,9 +1,10 @@
 /**
- * Decodes a chunked HTTP/1.1 body (RFC 9112 §7.1) into its data, for a request that goes
- * on to an HTTP/2 upstream, where DATA frames do the framing. The bytes must already have
+ * Decodes a chunked HTTP/1.1 body (RFC 9112 §7.1) into its data, where HTTP/2 DATA frames
+ * do the framing instead: a request from an HTTP/1.1 client to an HTTP/2 upstream, and a
+ * response from an HTTP/1.1 upstream to an HTTP/2 client. The bytes must already have
  * passed `BodyFramer` (h1-body.ts), which rejects every malformed or smuggling-prone
  * encoding: this decoder trusts its input and only finds the data in it. Chunk extensions
- * and the trailer section are skipped.
+ * are skipped; the trailer section is kept (`trailers()`), to become HTTP/2 trailers.
  */
 
 const SIZE = 0; // hex digits of a chunk size
@@ -18,6 +19,8 @@ export class ChunkedDecoder {
   #remaining = 0;
   /** Bytes of the current trailer line other than CR. */
   #lineLength = 0;
+  /** The trailer section's bytes so far (Latin-1), CRLFs included. */
+  #trailerText = '';
 
   /** The whole body (last chunk and trailer section) has been decoded. */
   get done(): boolean {
@@ -57,17 +60,47 @@ export class ChunkedDecoder {
           i++;
           break;
         case TRAILERS:
-          if (c === 0x0a) {
-            if (this.#lineLength === 0) this.#state = DONE;
-            this.#lineLength = 0;
-          } else if (c !== 0x0d) {
-            this.#lineLength++;
-          }
-          i++;
+          i = this.#trailerBytes(buf, i);
           break;
       }
     }
     return out;
+  }
+
+  /**
+   * The trailer fields, flat (`[name, value, ...]`, names lower-cased, values without
+   * surrounding whitespace); empty when there were none. Call once `done`.
+   */
+  trailers(): string[] {
+    const out: string[] = [];
+    if (this.#trailerText.length <= 2) return out; // only the final CRLF
+    for (const line of this.#trailerText.split('\r\n')) {
+      const colon = line.indexOf(':');
+      if (colon > 0) out.push(line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim());
+    }
+    return out;
+  }
+
+  /** Scans trailer lines from `buf[i]`, keeping their text; returns where it stopped. */
+  #trailerBytes(buf: Buffer, i: number): number {
+    const start = i;
+    const n = buf.length;
+    for (; i < n; i++) {
+      const c = buf[i] as number;
+      if (c === 0x0a) {
+        if (this.#lineLength === 0) {
+          // The empty line ends the section.
+          this.#state = DONE;
+          i++;
+          break;
+        }
+        this.#lineLength = 0;
+      } else if (c !== 0x0d) {
+        this.#lineLength++;
+      }
+    }
+    this.#trailerText += buf.toString('latin1', start, i);
+    return i;
   }
 
   #endSizeLine(): void {

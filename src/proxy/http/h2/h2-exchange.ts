@@ -7,16 +7,19 @@
  * Shape as in the HTTP/1.1 engine (STYLE 15): one object per request, found from the
  * streams through a symbol property by module-level handlers; no closures per request.
  */
-import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { ClientHttp2Stream, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { HeaderMutation } from '../../routing/route-action.js';
 import { httpLabels, httpSeries } from '../../telemetry/http-labels.js';
 import type { PeerWorkload } from '../../telemetry/peer.js';
 import type { HttpSeries } from '../../telemetry/metrics.js';
-import { cancelStream, type H2Connection, resetStream } from '../../upstream/h2-pool.js';
+import { type H2Connection, resetStream } from '../../upstream/h2-pool.js';
+import type { UpstreamConnection } from '../../upstream/pool.js';
 import type { EndpointState } from '../../upstream/lb/types.js';
 import type { ListenContext } from '../context.js';
-import { flatFromObject, grpcStatusOfHttp, grpcTrailersOnly, h2Object } from './h2-headers.js';
+import type { BodyFramer } from '../h1-body.js';
+import type { ResponseHead } from '../h1-parser.js';
+import type { ChunkedDecoder } from './h2-chunked.js';
+import { grpcStatusOfHttp, grpcTrailersOnly, h2Object } from './h2-headers.js';
 import { applyMutation, type ForwardDecision, NO_FLAGS } from '../router.js';
 
 /** Request body bytes kept for sending a refused stream again (h2-upstream.ts). */
@@ -24,6 +27,22 @@ export const MAX_REPLAY_BYTES = 65_536;
 
 export const kExchange = Symbol('trellis.h2.exchange');
 export type WithExchange<T> = T & { [kExchange]?: H2Exchange };
+
+/**
+ * The upstream half of an exchange, as the downstream stream's handlers see it: one
+ * module-level object per upstream protocol (`H2_LEG` in h2-upstream.ts, `H1_LEG` in
+ * h2-to-h1.ts), so the handlers need no closures and no knowledge of either protocol.
+ */
+export interface UpstreamLeg {
+  /** Request body bytes. Returns false when the upstream is full: the downstream stream is paused until the upstream drains. */
+  write(ex: H2Exchange, chunk: Buffer): boolean;
+  /** The request body is complete. */
+  end(ex: H2Exchange): void;
+  /** The downstream stream drained after `writeDown` returned false: read the upstream again. */
+  resume(ex: H2Exchange): void;
+  /** The client went away before the response completed: give up the upstream request. */
+  abort(ex: H2Exchange): void;
+}
 
 export class H2Exchange {
   readonly ctx: ListenContext;
@@ -47,12 +66,28 @@ export class H2Exchange {
   peer: PeerWorkload | null = null;
   responseHeaders: HeaderMutation | null = null;
   targetHeaders: HeaderMutation | null = null;
+  /** Where request body bytes go; null once there is no upstream request (a local reply). */
+  leg: UpstreamLeg | null = null;
   /** The upstream HTTP/2 stream and its connection, when forwarding over HTTP/2. */
   up: ClientHttp2Stream | null = null;
   upConnection: H2Connection | null = null;
-  /** The upstream HTTP/1.1 request and response, when forwarding over HTTP/1.1. */
-  h1: ClientRequest | null = null;
-  h1res: IncomingMessage | null = null;
+  // When forwarding over HTTP/1.1 (h2-to-h1.ts):
+  /** The pooled connection, while this exchange owns it. */
+  h1: UpstreamConnection | null = null;
+  /** The request head, kept to send it again if a reused connection turns out stale. */
+  h1Head: Buffer | null = null;
+  /** The request body goes chunk-encoded (it has no Content-Length). */
+  h1Chunked = false;
+  /** The request body was written whole. */
+  h1ReqDone = false;
+  /** A stale connection was retried already, or the connection was new (cannot be stale). */
+  h1RetriedStale = false;
+  /** A response head received in part. */
+  h1Buf: Buffer | null = null;
+  h1Res: ResponseHead | null = null;
+  h1Framer: BodyFramer | null = null;
+  /** Decodes a chunked response body into DATA. */
+  h1Decoder: ChunkedDecoder | null = null;
   /** Where an HTTP/2 upstream request went, and its headers: for sending a refused stream again. */
   target: ForwardDecision | null = null;
   upHeaders: OutgoingHttpHeaders | null = null;
@@ -69,6 +104,8 @@ export class H2Exchange {
   complete = false;
   /** Response trailers, sent when the body has been written. */
   trailers: OutgoingHttpHeaders | null = null;
+  /** The downstream stream has a 'drain' listener (added the first time it is full). */
+  drainWatched = false;
   series: HttpSeries | null = null;
 
   constructor(ctx: ListenContext, down: ServerHttp2Stream, method: string, grpc: boolean, bodyless: boolean) {
@@ -81,15 +118,19 @@ export class H2Exchange {
   }
 }
 
-/** Installs the downstream stream's handlers; called once per stream. */
+/**
+ * Installs the downstream stream's handlers; called once per stream. Only those the
+ * stream can need: a request that ended with its headers has no body to read (Node closes
+ * such a stream once the response is sent); 'drain' and 'wantTrailers' are added when
+ * they become possible (`writeDown`, `respond`). Each listener costs per stream.
+ */
 export function attachDownstream(ex: H2Exchange): void {
   const down = ex.down as WithExchange<ServerHttp2Stream>;
   down[kExchange] = ex;
-  down.on('data', onDownData);
-  down.on('end', onDownEnd);
-  down.on('trailers', onDownTrailers);
-  down.on('drain', onDownDrain);
-  down.on('wantTrailers', onDownWantTrailers);
+  if (!ex.bodyless) {
+    down.on('data', onDownData);
+    down.on('end', onDownEnd);
+  }
   down.on('close', onDownClose);
   down.on('error', noop);
 }
@@ -100,12 +141,8 @@ function onDownData(this: WithExchange<ServerHttp2Stream>, chunk: Buffer): void 
   const ex = this[kExchange] as H2Exchange;
   ex.bytesIn += chunk.length;
   if (ex.replay !== null) keepForReplay(ex, chunk);
-  if (ex.up !== null) {
-    if (!ex.up.write(chunk)) this.pause();
-  } else if (ex.h1 !== null) {
-    if (!ex.h1.write(chunk)) this.pause();
-  }
-  // otherwise a local reply was sent: the rest of the body is read and dropped
+  // Without a leg a local reply was sent: the rest of the body is read and dropped.
+  if (ex.leg !== null && !ex.leg.write(ex, chunk)) this.pause();
 }
 
 function keepForReplay(ex: H2Exchange, chunk: Buffer): void {
@@ -116,21 +153,12 @@ function keepForReplay(ex: H2Exchange, chunk: Buffer): void {
 
 function onDownEnd(this: WithExchange<ServerHttp2Stream>): void {
   const ex = this[kExchange] as H2Exchange;
-  if (ex.bodyless) return; // the upstream request was sent complete
-  if (ex.up !== null && !ex.up.writableEnded) ex.up.end();
-  else if (ex.h1 !== null && !ex.h1.writableEnded) ex.h1.end();
-}
-
-function onDownTrailers(this: WithExchange<ServerHttp2Stream>, trailers: IncomingHttpHeaders): void {
-  const ex = this[kExchange] as H2Exchange;
-  // Forwarded to an HTTP/2 upstream only; HTTP/1.1 requests go without (a known gap).
-  ex.requestTrailers = h2Object(flatFromObject(trailers), {});
+  if (ex.leg !== null) ex.leg.end(ex);
 }
 
 function onDownDrain(this: WithExchange<ServerHttp2Stream>): void {
   const ex = this[kExchange] as H2Exchange;
-  if (ex.up !== null && ex.up.isPaused()) ex.up.resume();
-  else if (ex.h1res !== null && ex.h1res.isPaused()) ex.h1res.resume();
+  if (ex.leg !== null) ex.leg.resume(ex);
 }
 
 function onDownWantTrailers(this: WithExchange<ServerHttp2Stream>): void {
@@ -146,8 +174,7 @@ function onDownClose(this: WithExchange<ServerHttp2Stream>): void {
     ex.complete = true;
     ex.flags = 'DC';
     if (!ex.responded) ex.status = 0;
-    if (ex.up !== null) cancelStream(ex.up);
-    if (ex.h1 !== null) ex.h1.destroy();
+    if (ex.leg !== null) ex.leg.abort(ex);
   }
   finish(ex);
 }
@@ -156,32 +183,45 @@ function onDownClose(this: WithExchange<ServerHttp2Stream>): void {
 
 /**
  * Sends the response head. `endStream` when there is no body and no trailers (trailers-only
- * gRPC responses included); otherwise the stream waits for `endDown` and then sends the
- * trailers collected by then. Returns false when the client is gone.
+ * gRPC responses included); otherwise the body follows and `endDown` ends it, and with
+ * `trailers` the stream then sends the trailers collected by then (`ex.trailers`, or
+ * none). Returns false when the client is gone.
  */
-export function respond(ex: H2Exchange, headers: OutgoingHttpHeaders, endStream: boolean): boolean {
+export function respond(ex: H2Exchange, headers: OutgoingHttpHeaders, endStream: boolean, trailers = !endStream): boolean {
   const down = ex.down;
   if (down.destroyed || down.closed) return false;
   ex.responded = true;
   ex.status = Number(headers[':status']);
   if (endStream) ex.complete = true;
-  down.respond(headers, { endStream, waitForTrailers: !endStream });
+  if (trailers) down.on('wantTrailers', onDownWantTrailers);
+  down.respond(headers, { endStream, waitForTrailers: trailers });
   return true;
 }
 
-/** Response body bytes; returns false when the downstream buffer is full (pause the source). */
+/** Response body bytes; returns false when the downstream buffer is full (pause the source until `UpstreamLeg.resume`). */
 export function writeDown(ex: H2Exchange, chunk: Buffer): boolean {
   ex.bytesOut += chunk.length;
   const down = ex.down;
   if (down.destroyed || down.writableEnded) return true;
-  return down.write(chunk);
+  if (down.write(chunk)) return true;
+  if (!ex.drainWatched) {
+    ex.drainWatched = true;
+    down.on('drain', onDownDrain);
+  }
+  return false;
 }
 
-/** The response body is complete; the trailers (if any) follow. */
-export function endDown(ex: H2Exchange): void {
+/** The response body is complete, with `last` its final bytes (if any); the trailers (if any) follow. */
+export function endDown(ex: H2Exchange, last?: Buffer): void {
   ex.complete = true;
   const down = ex.down;
-  if (!down.destroyed && !down.writableEnded) down.end();
+  if (down.destroyed || down.writableEnded) return;
+  if (last === undefined || last.length === 0) {
+    down.end();
+    return;
+  }
+  ex.bytesOut += last.length;
+  down.end(last);
 }
 
 /** The upstream failed after the response started: reset the client's stream (Envoy does the same). */
@@ -220,17 +260,14 @@ export function localReply(ex: H2Exchange, status: number, flag: string, body: B
   }
   const flat = ['content-length', String(body.length), 'content-type', 'text/plain', 'server', 'trellis', ...extra];
   applyMutation(flat, ex.responseHeaders);
-  if (!respond(ex, h2Object(flat, { ':status': status }), body.length === 0)) return;
-  if (body.length > 0) {
-    writeDown(ex, body);
-    endDown(ex);
-  }
+  if (!respond(ex, h2Object(flat, { ':status': status }), body.length === 0, false)) return;
+  if (body.length > 0) endDown(ex, body);
 }
 
 /** The upstream failed before response headers: 503 (or gRPC UNAVAILABLE), as Envoy words it. */
 export function upstreamFailed(ex: H2Exchange, flag: string): void {
-  ex.up = null; // the rest of the request body is dropped, not written to a dead stream
-  ex.h1 = null;
+  ex.leg = null; // the rest of the request body is dropped, not written to a dead stream
+  ex.up = null;
   const reason = flag === 'UF' ? 'connection failure' : flag === 'UR' ? 'remote reset' : 'connection termination';
   localReply(ex, 503, flag, Buffer.from(`upstream connect error or disconnect/reset before headers. reset reason: ${reason}`));
 }

@@ -70,14 +70,12 @@ export function h2Object(flat: readonly string[], into: OutgoingHttpHeaders): Ou
  * `:authority` or `Host`): `x-request-id` generated when missing; at gateways the client
  * appended to `x-forwarded-for` and `x-forwarded-proto` set (Envoy use_remote_address);
  * then the route's and the destination's header operations. The same rules as the
- * HTTP/1.1 engine.
+ * HTTP/1.1 engine. Rewrites `headers` (the request's own list, no longer needed for
+ * routing) and returns it: one list per request, not a copy.
  */
-export function upstreamRequestHeaders(ctx: ListenContext, headers: readonly string[], d: ForwardDecision, info: RequestInfo, remoteAddress: string | undefined): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i] as string;
-    if (name !== 'host') out.push(name, headers[i + 1] as string);
-  }
+export function upstreamRequestHeaders(ctx: ListenContext, headers: string[], d: ForwardDecision, info: RequestInfo, remoteAddress: string | undefined): string[] {
+  const out = headers;
+  removeHeader(out, 'host');
   if (headerOf(out, 'x-request-id') === undefined) out.push('x-request-id', randomUUID());
   if (ctx.mode === 'gateway') {
     const xff = headerOf(out, 'x-forwarded-for');

@@ -25,7 +25,8 @@ const kListener = Symbol('trellis.h2.listener');
 type ServerWithListener = Http2Server & { [kListener]?: H2Listener };
 const kSession = Symbol('trellis.h2.session');
 type SocketWithListener = Socket & { [kListener]?: H2Listener; [kSession]?: ServerHttp2Session };
-type SessionWithListener = ServerHttp2Session & { [kListener]?: H2Listener };
+const kRemote = Symbol('trellis.h2.remote-address');
+type SessionWithListener = ServerHttp2Session & { [kListener]?: H2Listener; [kRemote]?: string };
 
 export class H2Listener {
   readonly ctx: ListenContext;
@@ -119,7 +120,11 @@ function onSocketClose(this: SocketWithListener): void {
 function onSession(this: ServerWithListener, session: SessionWithListener): void {
   const listener = this[kListener] as H2Listener;
   session[kListener] = listener;
-  if (listener.accepting !== null) listener.accepting[kSession] = session;
+  if (listener.accepting !== null) {
+    listener.accepting[kSession] = session;
+    // Read once per connection: `session.socket` is a Proxy, costly to go through per stream.
+    session[kRemote] = listener.accepting.remoteAddress;
+  }
   session.on('close', onSessionClose);
   session.on('error', noop);
   listener.added(session);
@@ -162,7 +167,8 @@ function onStream(this: ServerWithListener, stream: ServerHttp2Stream, headers: 
     localReply(ex, 501, NO_FLAGS);
     return;
   }
-  const remote = stream.session?.socket?.remoteAddress;
+  const session = stream.session as SessionWithListener | undefined;
+  const remote = session === undefined ? undefined : session[kRemote] ?? session.socket?.remoteAddress;
   const d = decide(ctx, info, remote);
   ex.destinationService = d.destinationService;
   if (d.kind === 'local') {

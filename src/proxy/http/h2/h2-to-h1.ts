@@ -1,149 +1,304 @@
 /**
- * A request from a downstream HTTP/2 stream forwarded to an HTTP/1.1 cluster, with
- * `node:http` and a keep-alive Agent (`UpstreamState.h1Agent`). A known cost, accepted for
- * this direction: `node:http` is about half as fast as the `node:net` engine and does not
- * share its connection pool (proxy-perf-notes), though the `node:http2` side in front of
- * it costs more. It decodes chunked bodies and trailers, which the pass-through framer of
- * the HTTP/1.1 engine does not: an HTTP/1.1 response's trailer fields become HTTP/2
- * trailers. Request trailers are not sent to HTTP/1.1 upstreams.
+ * A request from a downstream HTTP/2 stream forwarded to an HTTP/1.1 cluster, on the
+ * HTTP/1.1 engine's own machinery rather than `node:http` (about twice as fast,
+ * proxy-perf-notes): the endpoint's LIFO keep-alive pool (upstream/pool.ts, shared with
+ * h1-proxy.ts), the request head serialised into one write, the response head parsed by
+ * h1-parser.ts and its body framed by h1-body.ts.
+ *
+ * HTTP/2 frames messages itself, so bodies are re-framed both ways: a request body
+ * without Content-Length goes chunked (RFC 9112 §7.1); a chunked response body is decoded
+ * into DATA frames and its trailer fields become HTTP/2 trailers. Request trailers are
+ * not sent to HTTP/1.1 upstreams.
+ *
+ * Shape as in h1-proxy.ts (STYLE 15): the exchange owns the pooled connection while the
+ * request is in flight (`UpstreamConnection.owner`); the socket handlers are module-level
+ * and installed once per connection (`useHandlers`).
  */
-import { type ClientRequest, type IncomingMessage, request } from 'node:http';
-import type { Socket } from 'node:net';
-import { DEFAULT_IDLE_TIMEOUT_MS } from '../../upstream/pool.js';
-import { endDown, type H2Exchange, kExchange, resetDown, respond, responseHeaders, upstreamFailed, type WithExchange, writeDown } from './h2-exchange.js';
-import { flatFromObject, h2Object } from './h2-headers.js';
-import { stripHopByHop } from '../headers.js';
-import type { ForwardDecision } from '../router.js';
-import { headerOf } from '../router.js';
+import { type ConnectionHandlers, type EndpointPool, kConnection, type PooledSocket, type UpstreamConnection, useHandlers } from '../../upstream/pool.js';
+import { BodyFramer } from '../h1-body.js';
+import { parseResponseHead, type ResponseHead } from '../h1-parser.js';
+import { serializeRequestHead, stripHopByHop } from '../headers.js';
+import { type ForwardDecision, headerOf } from '../router.js';
+import { ChunkedDecoder } from './h2-chunked.js';
+import { endDown, type H2Exchange, localReply, resetDown, respond, responseHeaders, upstreamFailed, type UpstreamLeg, writeDown } from './h2-exchange.js';
+import { h2Object } from './h2-headers.js';
 
-type Req = WithExchange<ClientRequest>;
-type Res = WithExchange<IncomingMessage>;
-const kConnectTimeout = Symbol('trellis.h2.connect-timeout');
-type NewSocket = Socket & { [kConnectTimeout]?: ClientRequest };
+const CRLF = Buffer.from('\r\n', 'latin1');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+const EMPTY = Buffer.alloc(0);
 
-/** Sends `ex`'s request to the endpoint of `d` over HTTP/1.1 (headers `flat`, already rewritten, without `host`). */
-export function forwardToH1(ex: H2Exchange, d: ForwardDecision, flat: readonly string[]): void {
-  const headers = h1Headers(d.authority, flat, ex.bodyless);
-  const req = request({
-    host: d.address,
-    port: d.port,
-    method: ex.method,
-    path: d.path,
-    headers,
-    setHost: false,
-    agent: ex.ctx.config.upstream.h1Agent,
-  }) as Req;
-  req[kExchange] = ex;
-  ex.h1 = req;
-  req.on('socket', onSocket);
-  req.on('response', onResponse);
-  req.on('drain', onReqDrain);
-  req.on('error', onReqError);
-  if (ex.bodyless) req.end();
+/** Sends `ex`'s request to the endpoint of `d` over HTTP/1.1 (headers `flat`, already rewritten, without `host`; this takes them over). */
+export function forwardToH1(ex: H2Exchange, d: ForwardDecision, flat: string[]): void {
+  ex.h1Head = serializeRequestHead(ex.method, d.path, h1Headers(ex, d.authority, flat));
+  ex.h1ReqDone = ex.bodyless;
+  ex.leg = H1_LEG;
+  attach(ex, ex.ctx.config.upstream.pool(d.address, d.port), d.cluster.connectTimeoutMs);
 }
 
 /**
- * HTTP/1.1 request fields: `Host` first; HTTP/2 splits `cookie` into several fields, which
- * HTTP/1.1 needs as one (RFC 9113 §8.2.3); a body of unknown length goes chunked.
+ * HTTP/1.1 request fields, made from `flat` in place: `Host` first (from `:authority`);
+ * HTTP/2 splits `cookie` into several fields, which HTTP/1.1 needs as one (RFC 9113
+ * §8.2.3); a body of unknown length goes chunked. HTTP/2 requests carry no
+ * connection-specific fields (RFC 9113 §8.2.2; Node rejects such streams), so there are
+ * no hop-by-hop fields to strip, except `te: trailers`, which is passed on: the client
+ * takes trailers, and they come back as HTTP/2 trailers.
  */
-function h1Headers(authority: string, flat: readonly string[], bodyless: boolean): string[] {
-  const out = ['host', authority];
-  let cookie: string | undefined;
+function h1Headers(ex: H2Exchange, authority: string, flat: string[]): string[] {
+  let cookies = 0;
+  let length = false;
   for (let i = 0; i < flat.length; i += 2) {
     const name = flat[i] as string;
-    const value = flat[i + 1] as string;
-    if (name === 'cookie') cookie = cookie === undefined ? value : `${cookie}; ${value}`;
-    else out.push(name, value);
+    if (name === 'cookie') cookies++;
+    else if (name === 'content-length') length = true;
   }
-  if (cookie !== undefined) out.push('cookie', cookie);
-  if (!bodyless && headerOf(out, 'content-length') === undefined) out.push('transfer-encoding', 'chunked');
-  return out;
+  if (cookies > 1) joinCookies(flat);
+  flat.unshift('host', authority);
+  ex.h1Chunked = !ex.bodyless && !length;
+  if (ex.h1Chunked) flat.push('transfer-encoding', 'chunked');
+  return flat;
 }
 
-/** A new connection gets the cluster's connect timeout; a reused one is already connected. */
-function onSocket(this: Req, socket: NewSocket): void {
-  if (!socket.connecting) return;
-  socket[kConnectTimeout] = this;
-  socket.setTimeout((this[kExchange] as H2Exchange).connectTimeoutMs);
-  socket.once('timeout', onConnectTimeout);
-  socket.once('connect', onConnect);
+/** The `cookie` fields of `flat` as one, in their order, where the first was. */
+function joinCookies(flat: string[]): void {
+  let first = -1;
+  for (let i = 0; i < flat.length; i += 2) {
+    if (flat[i] !== 'cookie') continue;
+    if (first < 0) {
+      first = i;
+      continue;
+    }
+    flat[first + 1] = `${flat[first + 1] as string}; ${flat[i + 1] as string}`;
+    flat.splice(i, 2);
+    i -= 2;
+  }
 }
 
-function onConnect(this: NewSocket): void {
-  this.removeListener('timeout', onConnectTimeout);
-  this.setTimeout(DEFAULT_IDLE_TIMEOUT_MS);
-  this[kConnectTimeout] = undefined;
+/** Takes a pooled connection (or opens one) and writes the request head on it. */
+function attach(ex: H2Exchange, pool: EndpointPool, connectTimeoutMs: number): void {
+  let up = pool.acquire();
+  // Only a reused keep-alive connection can be stale (closed by the server while idle).
+  ex.h1RetriedStale = up === null;
+  if (up === null) {
+    up = pool.create();
+    up.socket.setTimeout(connectTimeoutMs);
+  }
+  useHandlers(up, HANDLERS);
+  up.owner = ex;
+  up.requests++;
+  ex.h1 = up;
+  if (!up.socket.write(ex.h1Head as Buffer) && !ex.bodyless) ex.down.pause();
 }
 
-function onConnectTimeout(this: NewSocket): void {
-  const req = this[kConnectTimeout];
-  this.removeListener('connect', onConnect);
-  req?.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
+/** Gives up `ex`'s connection: closed, never reused. */
+function drop(ex: H2Exchange, up: UpstreamConnection): void {
+  ex.h1 = null;
+  up.owner = null;
+  up.dead = true;
+  up.socket.destroy();
 }
 
-function onReqDrain(this: Req): void {
-  const ex = this[kExchange] as H2Exchange;
-  if (ex.down.isPaused()) ex.down.resume();
+// ---- request body: the downstream stream's handlers call these ----
+
+const H1_LEG: UpstreamLeg = {
+  write(ex: H2Exchange, chunk: Buffer): boolean {
+    const up = ex.h1;
+    if (up === null || ex.h1ReqDone || chunk.length === 0) return true;
+    const s = up.socket;
+    if (!ex.h1Chunked) return s.write(chunk);
+    // One writev for the chunk's three pieces, without copying the data.
+    s.cork();
+    s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    s.write(chunk);
+    const ok = s.write(CRLF);
+    s.uncork();
+    return ok;
+  },
+  end(ex: H2Exchange): void {
+    const up = ex.h1;
+    if (up === null || ex.h1ReqDone) return;
+    ex.h1ReqDone = true;
+    if (ex.h1Chunked) up.socket.write(LAST_CHUNK);
+  },
+  resume(ex: H2Exchange): void {
+    const up = ex.h1;
+    if (up !== null && up.socket.isPaused()) up.socket.resume();
+  },
+  abort(ex: H2Exchange): void {
+    // The response is unfinished (or the request is): the connection cannot be reused.
+    if (ex.h1 !== null) drop(ex, ex.h1);
+  },
+};
+
+// ---- upstream socket events ----
+
+function onConnect(this: PooledSocket): void {
+  const up = this[kConnection] as UpstreamConnection;
+  up.connected = true;
+  this.setTimeout(0);
 }
 
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+function onDrain(this: PooledSocket): void {
+  const ex = (this[kConnection] as UpstreamConnection).owner as H2Exchange | null;
+  if (ex !== null && ex.down.isPaused() && !ex.down.destroyed) ex.down.resume();
+}
 
-function onReqError(this: Req, err: Error & { code?: string }): void {
-  const ex = this[kExchange] as H2Exchange;
-  if (ex.h1 !== this || ex.complete) return;
-  if (ex.responded) {
-    resetDown(ex, 'UC');
+/** The connect timeout (pooled idle connections time out too, without an owner). */
+function onTimeout(this: PooledSocket): void {
+  const up = this[kConnection] as UpstreamConnection;
+  const ex = up.owner as H2Exchange | null;
+  up.dead = true;
+  this.destroy();
+  if (ex === null || ex.h1 !== up) return;
+  ex.h1 = null;
+  up.owner = null;
+  failed(ex, up.connected ? 'UC' : 'UF');
+}
+
+function onClose(this: PooledSocket): void {
+  const up = this[kConnection] as UpstreamConnection;
+  const ex = up.owner as H2Exchange | null;
+  if (ex === null || ex.h1 !== up) return;
+  ex.h1 = null;
+  up.owner = null;
+  if (ex.h1Res === null) {
+    // A pooled connection the server closed while idle: once more on another connection,
+    // when no response byte came back and no request body was sent (as h1-proxy.ts does).
+    if (!ex.h1RetriedStale && up.connected && ex.bodyless && ex.h1Buf === null && !ex.complete) {
+      attach(ex, up.pool, ex.connectTimeoutMs);
+      return;
+    }
+    failed(ex, up.connected ? 'UC' : 'UF');
     return;
   }
-  upstreamFailed(ex, CONNECT_ERRORS.has(err.code ?? '') ? 'UF' : 'UC');
+  // The body ended with the connection, as its framing said; otherwise it was cut off.
+  if ((ex.h1Framer as BodyFramer).untilClose) complete(ex, up, EMPTY);
+  else if (!ex.complete) resetDown(ex, 'UC');
 }
 
-function onResponse(this: Req, res: Res): void {
-  const ex = this[kExchange] as H2Exchange;
-  if (ex.h1 !== this) {
-    res.resume();
-    return;
-  }
-  res[kExchange] = ex;
-  ex.h1res = res;
-  const status = res.statusCode ?? 502;
-  const raw = res.rawHeaders;
-  const flat: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) flat.push((raw[i] as string).toLowerCase(), raw[i + 1] as string);
-  const connection = headerOf(flat, 'connection');
-  const tokens = connection === undefined ? [] : connection.toLowerCase().split(',').map((t) => t.trim());
-  const noBody = ex.method === 'HEAD' || status === 204 || status === 304;
-  if (!respond(ex, responseHeaders(ex, status, stripHopByHop(flat, tokens)), noBody)) {
+/** The upstream failed: a local 503 before the response started, a stream reset after. */
+function failed(ex: H2Exchange, flag: string): void {
+  if (ex.complete) return;
+  if (ex.responded) resetDown(ex, flag);
+  else upstreamFailed(ex, flag);
+}
+
+function onData(this: PooledSocket, chunk: Buffer): void {
+  const up = this[kConnection] as UpstreamConnection;
+  const ex = up.owner as H2Exchange | null;
+  if (ex === null || ex.h1 !== up) {
+    // Bytes on an idle connection: the server broke the protocol; don't reuse it.
+    up.dead = true;
     this.destroy();
     return;
   }
-  res.on('data', onResData);
-  res.on('end', onResEnd);
-  res.on('aborted', onResAborted);
-  res.on('error', noop);
+  if (ex.h1Res === null) headBytes(ex, up, chunk);
+  else bodyBytes(ex, up, chunk, 0);
 }
 
-function noop(): void {}
-
-function onResData(this: Res, chunk: Buffer): void {
-  const ex = this[kExchange] as H2Exchange;
-  if (!writeDown(ex, chunk)) this.pause();
-}
-
-function onResEnd(this: Res): void {
-  const ex = this[kExchange] as H2Exchange;
-  if (this.rawTrailers.length > 0) {
-    const flat: string[] = [];
-    for (let i = 0; i < this.rawTrailers.length; i += 2) flat.push((this.rawTrailers[i] as string).toLowerCase(), this.rawTrailers[i + 1] as string);
-    ex.trailers = h2Object(flat, {});
-    if (ex.grpc) ex.grpcStatus = headerOf(flat, 'grpc-status') ?? '';
-  } else if (ex.grpc) {
-    ex.grpcStatus = headerOf(flatFromObject(this.headers), 'grpc-status') ?? '';
+function headBytes(ex: H2Exchange, up: UpstreamConnection, chunk: Buffer): void {
+  const buf = ex.h1Buf === null ? chunk : Buffer.concat([ex.h1Buf, chunk]);
+  const r = parseResponseHead(buf, 0, ex.method);
+  if (r.kind === 'incomplete') {
+    ex.h1Buf = buf;
+    return;
   }
-  if (!ex.complete) endDown(ex);
+  ex.h1Buf = null;
+  if (r.kind === 'error' || r.head.status === 101) {
+    // 101 without an upgrade asked for is as invalid as a malformed head (Envoy: 502 UPE).
+    drop(ex, up);
+    ex.leg = null;
+    localReply(ex, 502, 'UPE', Buffer.from('upstream sent an invalid HTTP response'));
+    return;
+  }
+  const head = r.head;
+  if (head.status < 200) {
+    // An interim response (100 Continue, 103 Early Hints) goes on as HTTP/2 informational
+    // headers; the final one follows on the same connection.
+    if (!ex.down.headersSent && !ex.down.destroyed) ex.down.additionalHeaders(h2Object(stripHopByHop(head.headers, head.connectionTokens), { ':status': head.status }));
+    if (head.headBytes < buf.length) headBytes(ex, up, buf.subarray(head.headBytes));
+    return;
+  }
+  startResponse(ex, up, head, buf);
 }
 
-function onResAborted(this: Res): void {
-  const ex = this[kExchange] as H2Exchange;
-  if (!ex.complete) resetDown(ex, 'UC');
+/** The final response head (`head`, at the start of `buf`): the HTTP/2 response starts, with as much of the body as came with it. */
+function startResponse(ex: H2Exchange, up: UpstreamConnection, head: ResponseHead, buf: Buffer): void {
+  ex.h1Res = head;
+  const framer = BodyFramer.forResponse(head, ex.method);
+  ex.h1Framer = framer;
+  const headers = responseHeaders(ex, head.status, stripHopByHop(head.headers, head.connectionTokens));
+  const start = head.headBytes;
+  if (framer.kind === 'none') {
+    if (start < buf.length) up.dead = true; // bytes after a body-less response: a broken server
+    if (ex.grpc) ex.grpcStatus = headerOf(head.headers, 'grpc-status') ?? '';
+    if (respond(ex, headers, true)) complete(ex, up, null);
+    else drop(ex, up);
+    return;
+  }
+  const chunked = framer.kind === 'chunked';
+  if (chunked) ex.h1Decoder = new ChunkedDecoder();
+  // Only a chunked body can end with trailers: the others end the stream with their last DATA.
+  if (!respond(ex, headers, false, chunked)) {
+    drop(ex, up);
+    return;
+  }
+  if (start < buf.length) bodyBytes(ex, up, buf, start);
 }
+
+/** Response body bytes `buf[start..]`: framed, decoded when chunked, sent as DATA. */
+function bodyBytes(ex: H2Exchange, up: UpstreamConnection, buf: Buffer, start: number): void {
+  const r = (ex.h1Framer as BodyFramer).scan(buf, start, buf.length);
+  if (r.error !== undefined) {
+    drop(ex, up);
+    if (!ex.complete) resetDown(ex, 'UPE');
+    return;
+  }
+  const end = start + r.consumed;
+  let data = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+  const decoder = ex.h1Decoder;
+  if (decoder !== null) data = join(decoder.decode(data));
+  if (r.done) {
+    if (end < buf.length) up.dead = true; // bytes after the response: a broken server
+    complete(ex, up, data);
+  } else if (data.length > 0 && !writeDown(ex, data)) {
+    up.socket.pause(); // until the client reads (UpstreamLeg.resume)
+  }
+}
+
+function join(parts: Buffer[]): Buffer {
+  if (parts.length === 1) return parts[0] as Buffer;
+  return parts.length === 0 ? EMPTY : Buffer.concat(parts);
+}
+
+/** The response is whole (`last` its final body bytes; null when it has no body): end the stream, give the connection back. */
+function complete(ex: H2Exchange, up: UpstreamConnection, last: Buffer | null): void {
+  const head = ex.h1Res as ResponseHead;
+  const decoder = ex.h1Decoder;
+  if (decoder !== null) {
+    const t = decoder.trailers();
+    if (t.length > 0) ex.trailers = h2Object(t, {});
+    if (ex.grpc) ex.grpcStatus = headerOf(t, 'grpc-status') ?? headerOf(head.headers, 'grpc-status') ?? '';
+  } else if (ex.grpc) {
+    ex.grpcStatus = headerOf(head.headers, 'grpc-status') ?? '';
+  }
+  release(ex, up, head);
+  if (last !== null && !ex.complete) endDown(ex, last);
+}
+
+/** Back to the pool when both messages are whole and the server keeps the connection; closed otherwise. */
+function release(ex: H2Exchange, up: UpstreamConnection, head: ResponseHead): void {
+  if (ex.h1 !== up) return; // closed already
+  ex.h1 = null;
+  // Paused for the client's back-pressure: the response is whole, so nothing more is read for it.
+  if (up.socket.isPaused()) up.socket.resume();
+  if (head.keepAlive && ex.h1ReqDone && !up.dead) {
+    up.pool.release(up);
+    return;
+  }
+  drop(ex, up);
+  // Answered before the request body was whole: the rest is read and dropped, so the
+  // client is not held back by flow control and its stream can close.
+  if (!ex.h1ReqDone && ex.down.isPaused()) ex.down.resume();
+}
+
+const HANDLERS: ConnectionHandlers = { connect: onConnect, data: onData, drain: onDrain, close: onClose, timeout: onTimeout };

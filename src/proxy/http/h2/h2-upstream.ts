@@ -10,10 +10,10 @@
  * retry policy has `refused-stream`; servers such as nginx send GOAWAY every 1,000
  * requests, and the streams in flight then would otherwise fail).
  */
-import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { cancelStream, streamFailureFlag } from '../../upstream/h2-pool.js';
 import type { ForwardDecision } from '../router.js';
-import { endDown, type H2Exchange, kExchange, resetDown, respond, responseHeaders, upstreamFailed, type WithExchange, writeDown } from './h2-exchange.js';
+import { endDown, type H2Exchange, kExchange, resetDown, respond, responseHeaders, upstreamFailed, type UpstreamLeg, type WithExchange, writeDown } from './h2-exchange.js';
 import { flatFromObject, h2Object } from './h2-headers.js';
 
 type UpStream = WithExchange<ClientHttp2Stream>;
@@ -23,7 +23,30 @@ export function forwardToH2(ex: H2Exchange, d: ForwardDecision, flat: readonly s
   ex.target = d;
   ex.upHeaders = h2Object(flat, { ':method': ex.method, ':scheme': 'http', ':authority': d.authority, ':path': d.path });
   ex.replay = ex.bodyless ? null : [];
+  ex.leg = H2_LEG;
+  if (!ex.bodyless) ex.down.on('trailers', onDownTrailers);
   openStream(ex, d);
+}
+
+/** The downstream handlers' side of an HTTP/2 upstream stream (`ex.up`; null once it closed: bytes are dropped). */
+const H2_LEG: UpstreamLeg = {
+  write(ex: H2Exchange, chunk: Buffer): boolean {
+    return ex.up === null || ex.up.write(chunk);
+  },
+  end(ex: H2Exchange): void {
+    if (ex.up !== null && !ex.up.writableEnded) ex.up.end();
+  },
+  resume(ex: H2Exchange): void {
+    if (ex.up !== null && ex.up.isPaused()) ex.up.resume();
+  },
+  abort(ex: H2Exchange): void {
+    if (ex.up !== null) cancelStream(ex.up);
+  },
+};
+
+function onDownTrailers(this: WithExchange<ServerHttp2Stream>, trailers: IncomingHttpHeaders): void {
+  const ex = this[kExchange] as H2Exchange;
+  ex.requestTrailers = h2Object(flatFromObject(trailers), {});
 }
 
 function openStream(ex: H2Exchange, d: ForwardDecision): void {
