@@ -19,6 +19,7 @@ import type { HttpSeries } from '../telemetry/metrics.js';
 import { type ConnectionHandlers, type EndpointPool, kConnection as kUp, type PooledSocket, type UpstreamConnection, useHandlers } from '../upstream/pool.js';
 import type { Endpoint, EndpointState } from '../upstream/lb/types.js';
 import { exchangeTimeoutMs, nextEndpoint, retryDelayMs, shouldRetry } from '../resilience/attempts.js';
+import { mirrorRequest } from '../filters/mirror.js';
 import type { RetryPolicy, TryOutcome } from '../resilience/retry-policy.js';
 import type { ListenContext } from './context.js';
 import { BodyFramer } from './h1-body.js';
@@ -92,6 +93,8 @@ class Exchange implements H1Downstream {
   replayBytes = 0;
   /** A 1xx went downstream: the response has started, no retry. */
   interim = false;
+  /** The upstream headers of a request to mirror once its body is complete. */
+  mirrorHeaders: string[] | null = null;
   /** The route (or gRPC deadline) timer; the per-try timer; the backoff or fault-delay timer. */
   timer: NodeJS.Timeout | null = null;
   tryTimer: NodeJS.Timeout | null = null;
@@ -293,7 +296,12 @@ function startExchange(down: Downstream, head: RequestHead): void {
     }
     return;
   }
-  ex.upHead = serializeRequestHead(head.method, d.path, upstreamHeaders(ex, d, info));
+  const headers = upstreamHeaders(ex, d, info);
+  ex.upHead = serializeRequestHead(head.method, d.path, headers);
+  if (d.action.mirrors !== null) {
+    if (isBodyless(ex)) mirrorRequest(ctx.config.current, d.action.mirrors, head.method, d.path, headers, null);
+    else ex.mirrorHeaders = headers; // mirrored once the body is in (when it is kept for a retry)
+  }
   startForwarding(ex, d, info);
 }
 
@@ -305,7 +313,7 @@ function startForwarding(ex: Exchange, d: ForwardDecision, info: RequestInfo): v
   ex.decision = d;
   ex.retry = d.action.retry;
   ex.hash = d.hash;
-  if (ex.retry !== null) ex.replay = [];
+  if (ex.retry !== null || ex.mirrorHeaders !== null) ex.replay = [];
   d.cluster.retryBudget.request();
   const timeoutMs = exchangeTimeoutMs(d.action, headerOf(info.headers, 'grpc-timeout'));
   if (timeoutMs > 0) ex.timer = setTimeout(onExchangeTimeout, timeoutMs, ex);
@@ -555,6 +563,10 @@ function forwardRequestBody(ex: Exchange, chunk: Buffer, start: number): void {
   if (r.done) {
     ex.reqDone = true;
     ex.h2?.end();
+    if (ex.mirrorHeaders !== null && ex.decision !== null && ex.decision.action.mirrors !== null) {
+      if (ex.replay !== null) mirrorRequest(ex.down.ctx.config.current, ex.decision.action.mirrors, ex.head.method, ex.decision.path, ex.mirrorHeaders, Buffer.concat(ex.replay));
+      ex.mirrorHeaders = null;
+    }
     const after = start + r.consumed;
     if (after < chunk.length) {
       const down = ex.down;
