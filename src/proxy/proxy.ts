@@ -12,6 +12,7 @@ import { RuntimeConfig, type RuntimeSnapshot } from './config/runtime.js';
 import { ListenerDispatch } from './dispatch.js';
 import type { ListenContext, ListenerMode, ProxyIdentity } from './http/h1-proxy.js';
 import { peerHeaders } from './telemetry/peer.js';
+import { clustersText, resilienceStats } from './resilience/admin-output.js';
 import { createListener, type Listener, nativeUnavailableReason } from './listener/fast-accept.js';
 import { MetricsRegistry } from './telemetry/metrics.js';
 import { LoadBalancerRegistry, registerBuiltinLoadBalancers } from './upstream/lb/registry.js';
@@ -295,18 +296,12 @@ export class Proxy {
       for (const t of [TYPE_URLS.LISTENER, TYPE_URLS.ROUTE, TYPE_URLS.CLUSTER, TYPE_URLS.ENDPOINT]) dump[t] = Object.fromEntries(this.xds.resources(t));
       json(200, { xds: this.xds.status(), resources: dump });
     } else if (path === '/clusters') {
-      const lines: string[] = [];
-      for (const [name, c] of this.config.current.clusters) {
-        for (const e of c.endpoints) {
-          const st = this.config.upstream.state(e.id);
-          lines.push(`${name}::${e.id}::health_flags::${e.healthy ? 'healthy' : '/failed_eds_health'}`, `${name}::${e.id}::rq_active::${st.activeRequests}`, `${name}::${e.id}::weight::${e.weight}`, `${name}::${e.id}::zone::${e.locality}`);
-        }
-      }
+      const upstream = this.config.upstream;
       res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end(lines.join('\n') + '\n');
+      res.end(clustersText(this.config.current.clusters, (id) => upstream.state(id)));
     } else if (path === '/stats') {
       res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end(this.metrics.render());
+      res.end(this.metrics.render() + resilienceStats(this.config.current.clusters));
     } else if (path === '/drain' && method === 'POST') {
       void this.drain();
       json(200, { draining: true });

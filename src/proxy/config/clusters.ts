@@ -1,8 +1,10 @@
 /**
  * Clusters at run time: the endpoints of each cluster (from EDS, or inline for static and
  * DNS clusters) and the immutable picker over them, rebuilt and swapped whole when the
- * cluster or its endpoints change (STYLE 14). Per-endpoint state (requests in flight) and
- * connection pools live by `address:port` and survive swaps.
+ * cluster or its endpoints change (STYLE 14), or when outlier detection ejects or returns
+ * a host. Per-endpoint state (requests in flight) and connection pools live by
+ * `address:port`, and each cluster's resilience state (outlier detector, circuit
+ * breaker, retry budget) by cluster name; both survive rebuilds.
  */
 import protobuf from 'protobufjs';
 import type { Cluster__Output } from '../../xds/generated/envoy/config/cluster/v3/Cluster.js';
@@ -11,9 +13,16 @@ import { H2EndpointPool, UNLIMITED_STREAMS } from '../upstream/h2-pool.js';
 import { durationMs } from '../../xds/duration.js';
 import { EndpointPool } from '../upstream/pool.js';
 import type { LoadBalancerRegistry } from '../upstream/lb/registry.js';
+import { DEFAULT_PANIC_THRESHOLD_PERCENT } from '../upstream/lb/locality.js';
 import type { Endpoint, EndpointState, LbConfig, Picker } from '../upstream/lb/types.js';
 import { type PeerWorkload, peerFromWorkloadMetadata } from '../telemetry/peer.js';
-import { RetryBudget, retryBudgetSettings } from '../resilience/retry-budget.js';
+import { type CircuitBreaker, thresholdsOf } from '../resilience/circuit-breaker.js';
+import { type ClusterResilienceSettings, ResilienceRegistry } from '../resilience/cluster-resilience.js';
+import type { OutlierDetector } from '../resilience/outlier-detection.js';
+import { outlierProblem, outlierSettingsOf } from '../resilience/outlier-settings.js';
+import { type RetryBudget, retryBudgetSettings } from '../resilience/retry-budget.js';
+import { LiveCluster } from './live-cluster.js';
+import { type PoolSettings, poolSettingsOf } from './pool-settings.js';
 
 export const CLUSTER_KINDS = { eds: 'eds', static: 'static', dns: 'dns', originalDst: 'original-dst' } as const;
 export type ClusterKind = (typeof CLUSTER_KINDS)[keyof typeof CLUSTER_KINDS];
@@ -25,10 +34,20 @@ export type ClusterKind = (typeof CLUSTER_KINDS)[keyof typeof CLUSTER_KINDS];
 export const UPSTREAM_PROTOCOLS = { http1: 'http1', http2: 'http2', downstream: 'downstream' } as const;
 export type UpstreamProtocol = (typeof UPSTREAM_PROTOCOLS)[keyof typeof UPSTREAM_PROTOCOLS];
 
+/**
+ * One cluster as the request path uses it. Built when the cluster's CDS or EDS resource
+ * changes and published in a RuntimeSnapshot; a request reads the snapshot's cluster
+ * once and uses that object to the end, retries included.
+ */
 export interface ClusterRuntime {
   readonly name: string;
   readonly kind: ClusterKind;
   readonly endpoints: readonly Endpoint[];
+  /**
+   * The current picker. Replaced whole (never changed in place) when outlier detection
+   * ejects or returns a host, so read it at each pick (once per try): a retry after an
+   * ejection then sees the new one.
+   */
   readonly picker: Picker;
   readonly connectTimeoutMs: number;
   readonly lbPolicy: string;
@@ -37,8 +56,35 @@ export interface ClusterRuntime {
   readonly maxConcurrentStreams: number;
   /** The service host for `destination_service`: from the name `outbound|port|subset|host`, else Istio's metadata `istio.services[0].host` (inbound clusters); `unknown` otherwise. */
   readonly service: string;
-  /** The Trellis retry budget of the cluster (metadata `trellis.io/retry-budget`). */
+  /**
+   * `outlier_detection`, null when the cluster has none. The request path calls
+   * `report(endpoint.id, outcome)` once per finished try: the status of a real upstream
+   * response, or `'connect-failure'`, `'timeout'` or `'reset'` when there was none. The
+   * same detector (and its ejections) across rebuilds of the cluster.
+   */
+  readonly outlier: OutlierDetector | null;
+  /**
+   * `circuit_breakers` (Envoy's defaults when absent: 1024 connections, pending and
+   * requests, 3 retries). `tryRequest()`/`endRequest()` around every try,
+   * `tryRetry()`/`endRetry()` around every retry, `tryPending()`/`endPending()` while a
+   * request waits for a connection, `tryConnect()`/`connectionClosed()` around every
+   * upstream connection. The same breaker (and its counts) across rebuilds.
+   */
+  readonly breaker: CircuitBreaker;
+  /**
+   * The Trellis rate-based retry budget from the metadata `trellis.io/retry-budget`
+   * (Linkerd's defaults when absent): `request()` per first try, `tryRetry()` before a
+   * retry. The same instance across rebuilds while its settings stay equal.
+   */
   readonly retryBudget: RetryBudget;
+  /** Upstream connection settings for the pools (idle timeout, requests and lifetime per connection, TCP keepalive). */
+  readonly pool: PoolSettings;
+  /**
+   * `common_lb_config.healthy_panic_threshold`, percent; 0 (panic off, Istio's
+   * minHealthPercent default) when absent. The picker already applies it; this is for
+   * reading (admin, logs).
+   */
+  readonly panicThresholdPercent: number;
 }
 
 /** `outbound|9080|v1|reviews.default.svc.cluster.local` → the service host; `unknown` otherwise. */
@@ -66,11 +112,17 @@ function metadataService(c: Cluster__Output): string | undefined {
   return typeof host === 'string' && host !== '' ? host : undefined;
 }
 
-/** State shared by every cluster: endpoint states and pools, by `address:port`. */
+/** State shared by every cluster: endpoint states and pools, by `address:port`; resilience state by cluster name. */
 export class UpstreamState {
+  /** Each cluster's outlier detector, circuit breaker and retry budget, kept across rebuilds. */
+  readonly resilience: ResilienceRegistry;
   readonly #states = new Map<string, EndpointState>();
   readonly #pools = new Map<string, EndpointPool>();
   readonly #h2 = new Map<string, H2EndpointPool>();
+
+  constructor(resilience: ResilienceRegistry = new ResilienceRegistry()) {
+    this.resilience = resilience;
+  }
 
   state(id: string): EndpointState {
     let s = this.#states.get(id);
@@ -124,6 +176,7 @@ export class UpstreamState {
   close(): void {
     for (const p of this.#pools.values()) p.close();
     for (const p of this.#h2.values()) p.destroy();
+    this.resilience.close();
   }
 }
 
@@ -256,10 +309,23 @@ export function clusterProblem(c: Cluster__Output, lbs: LoadBalancerRegistry): s
   }
   try {
     protocolOptionsOf(c);
+    poolSettingsOf(c, c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]);
   } catch (err) {
     return `typed_extension_protocol_options["${HTTP_PROTOCOL_OPTIONS}"] cannot be decoded: ${(err as Error).message}`;
   }
-  return undefined;
+  return outlierProblem(c.outlier_detection);
+}
+
+/** The metadata key of the Trellis retry budget (control-plane `retry-budget.ts`). */
+const RETRY_BUDGET_METADATA_KEY = 'trellis.io/retry-budget';
+
+/** The cluster's resilience settings, converted. */
+function resilienceSettingsOf(c: Cluster__Output): ClusterResilienceSettings {
+  return {
+    outlier: outlierSettingsOf(c.outlier_detection),
+    thresholds: thresholdsOf(c.circuit_breakers),
+    retryBudget: retryBudgetSettings(c.metadata?.filter_metadata?.[RETRY_BUDGET_METADATA_KEY]),
+  };
 }
 
 export function buildCluster(c: Cluster__Output, cla: ClusterLoadAssignment__Output | undefined, lbs: LoadBalancerRegistry, upstream: UpstreamState): ClusterRuntime {
@@ -268,10 +334,41 @@ export function buildCluster(c: Cluster__Output, cla: ClusterLoadAssignment__Out
   const endpoints = kind === 'eds' ? endpointsOf(cla) : kind === 'original-dst' ? [] : endpointsOf(c.load_assignment);
   const lbPolicy = kind === 'original-dst' ? 'ROUND_ROBIN' : c.lb_policy;
   const lb = lbs.create(lbPolicy) ?? lbs.create('ROUND_ROBIN');
-  const picker = lb === undefined ? { pick: () => undefined } : lb.build(endpoints, (id) => upstream.state(id), lbConfig(c));
   const { protocol, maxConcurrentStreams } = protocolOptionsOf(c);
   const fromName = serviceOfCluster(c.name);
   const service = fromName !== 'unknown' ? fromName : (metadataService(c) ?? 'unknown');
-  const retryBudget = new RetryBudget(retryBudgetSettings(c.metadata?.filter_metadata?.['trellis.io/retry-budget']));
-  return { name: c.name, kind, endpoints, picker, connectTimeoutMs: durationMs(c.connect_timeout, 10_000), lbPolicy, protocol, maxConcurrentStreams, service, retryBudget };
+  const resilience = upstream.resilience.forCluster(c.name, resilienceSettingsOf(c));
+  resilience.outlier?.setHosts(endpoints.map((e) => e.id));
+  const config = lbConfig(c);
+  const cluster = new LiveCluster(
+    {
+      name: c.name,
+      kind,
+      endpoints,
+      connectTimeoutMs: durationMs(c.connect_timeout, 10_000),
+      lbPolicy,
+      protocol,
+      maxConcurrentStreams,
+      service,
+      outlier: resilience.outlier,
+      breaker: resilience.breaker,
+      retryBudget: resilience.retryBudget,
+      pool: poolSettingsOf(c, c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]),
+      panicThresholdPercent: config.panicThresholdPercent ?? DEFAULT_PANIC_THRESHOLD_PERCENT,
+    },
+    lb,
+    config,
+    (id) => upstream.state(id),
+  );
+  cluster.activate();
+  return cluster;
+}
+
+/**
+ * Makes `cluster` the one its outlier detector rebuilds pickers for (the newest build of
+ * that name); RuntimeConfig calls it for every cluster it publishes. Rebuilds the picker
+ * if ejections changed since it was built.
+ */
+export function activateCluster(cluster: ClusterRuntime): void {
+  if (cluster instanceof LiveCluster) cluster.activate();
 }

@@ -13,7 +13,9 @@ import type { RouteConfiguration__Output } from '../../xds/generated/envoy/confi
 import { TYPE_URLS } from '../../xds/type-urls.js';
 import { RouteTable } from '../routing/route-table.js';
 import type { LoadBalancerRegistry } from '../upstream/lb/registry.js';
-import { buildCluster, clusterProblem, type ClusterRuntime, UpstreamState } from './clusters.js';
+import type { Clock } from '../resilience/clock.js';
+import { ResilienceRegistry } from '../resilience/cluster-resilience.js';
+import { activateCluster, buildCluster, clusterProblem, type ClusterRuntime, UpstreamState } from './clusters.js';
 import { buildListener, type ListenerRuntime } from './listeners.js';
 
 export interface RuntimeSnapshot {
@@ -31,8 +33,14 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Test seams: time and randomness for outlier detection and retry budgets. */
+export interface RuntimeOptions {
+  readonly clock?: Clock;
+  readonly random?: () => number;
+}
+
 export class RuntimeConfig {
-  readonly upstream = new UpstreamState();
+  readonly upstream: UpstreamState;
   readonly #lbs: LoadBalancerRegistry;
   readonly #log: Logger;
   readonly #listeners = new WeakMap<object, ListenerRuntime>();
@@ -42,7 +50,8 @@ export class RuntimeConfig {
   readonly #subscribers = new Set<(s: RuntimeSnapshot) => void>();
   #current: RuntimeSnapshot = { version: 0, listeners: new Map(), routes: new Map(), clusters: new Map() };
 
-  constructor(lbs: LoadBalancerRegistry, log: Logger) {
+  constructor(lbs: LoadBalancerRegistry, log: Logger, options: RuntimeOptions = {}) {
+    this.upstream = new UpstreamState(new ResilienceRegistry(options.clock, options.random));
     this.#lbs = lbs;
     this.#log = log;
   }
@@ -102,6 +111,10 @@ export class RuntimeConfig {
       clusters.set(name, rt);
       for (const e of rt.endpoints) live.add(e.id);
     }
+    // Outlier detection rebuilds the pickers of the clusters published now; the state of
+    // clusters that are gone (and their detectors' timers) goes with them.
+    for (const rt of clusters.values()) activateCluster(rt);
+    this.upstream.resilience.retain(new Set([...clusters.values()].map((rt) => rt.name)));
     this.upstream.prune(live);
     this.#current = { version: this.#current.version + 1, listeners, routes, clusters };
     this.#log.debug('configuration updated', { version: this.#current.version, listeners: listeners.size, routes: routes.size, clusters: clusters.size });

@@ -58,7 +58,7 @@ export function policyLoadBalancer(name: string, policy: HostPolicy): LoadBalanc
 /** Builds the picker for `endpoints`; see the module comment. */
 export function buildPicker(policy: HostPolicy, endpoints: readonly Endpoint[], state: (id: string) => EndpointState, config: LbConfig): Picker {
   if (endpoints.length === 0) return NO_HOST;
-  const levels = groupByPriority(endpoints, state);
+  const levels = groupByPriority(endpoints, state, config.ejected);
   const plan = planPriorities(
     levels.map((l) => l.eligible.length),
     levels.map((l) => l.hosts.length),
@@ -87,7 +87,7 @@ function percent(v: number | undefined, fallback: number): number {
   return v !== undefined && Number.isFinite(v) && v >= 0 ? v : fallback;
 }
 
-function groupByPriority(endpoints: readonly Endpoint[], state: (id: string) => EndpointState): Level[] {
+function groupByPriority(endpoints: readonly Endpoint[], state: (id: string) => EndpointState, ejected: ReadonlySet<string> | undefined): Level[] {
   const byPriority = new Map<number, Level>();
   for (const e of endpoints) {
     let level = byPriority.get(e.priority);
@@ -98,7 +98,7 @@ function groupByPriority(endpoints: readonly Endpoint[], state: (id: string) => 
     const s = state(e.id);
     level.hosts.push(e);
     level.states.push(s);
-    if (e.healthy && !s.ejected) {
+    if (e.healthy && !s.ejected && ejected?.has(e.id) !== true) {
       level.eligible.push(e);
       level.eligibleStates.push(s);
     }

@@ -35,9 +35,11 @@ export interface EndpointState {
   /** Requests in flight to the host; the proxy increments and decrements it. Read per pick. */
   activeRequests: number;
   /**
-   * Ejected by outlier detection. Read when a picker is built (an ejected host counts as
-   * unhealthy for priority and locality health, as in Envoy's host sets); whoever changes
-   * it must build and swap a new picker.
+   * Out of service in every cluster that has the host. Read when a picker is built (an
+   * ejected host counts as unhealthy for priority and locality health, as in Envoy's
+   * host sets); whoever changes it must build and swap new pickers. Outlier detection is
+   * per cluster, as in Envoy, and uses `LbConfig.ejected` instead: one endpoint is often
+   * in several clusters (a service's and its subsets').
    */
   ejected: boolean;
 }
@@ -96,6 +98,12 @@ export interface LbConfig {
    * priority are balanced without regard to locality. Ignored by RING_HASH and MAGLEV.
    */
   localityWeighted?: boolean;
+  /**
+   * Ids of the hosts this cluster's outlier detection has ejected: not eligible, like a
+   * host whose `EndpointState.ejected` is set, in this cluster only. Read during
+   * `build()`, never kept. Default: none.
+   */
+  ejected?: ReadonlySet<string>;
   /** Seed of the picker's PRNG (xorshift32). Default: random per build. Tests set it. */
   seed?: number;
 }
