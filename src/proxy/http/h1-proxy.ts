@@ -95,6 +95,9 @@ class Exchange implements H1Downstream {
   interim = false;
   /** The upstream headers of a request to mirror once its body is complete. */
   mirrorHeaders: string[] | null = null;
+  /** The circuit breaker's request slot is held; retry slots held (released at the end). */
+  breakerHeld = false;
+  retriesHeld = 0;
   /** The route (or gRPC deadline) timer; the per-try timer; the backoff or fault-delay timer. */
   timer: NodeJS.Timeout | null = null;
   tryTimer: NodeJS.Timeout | null = null;
@@ -311,6 +314,12 @@ const RETRY_BUFFER_LIMIT = 64 * 1024;
 /** Timers and retry state of a forwarded exchange, then its first try (after an injected delay). */
 function startForwarding(ex: Exchange, d: ForwardDecision, info: RequestInfo): void {
   ex.decision = d;
+  // Circuit breaking (max_requests): over the limit, 503 UO at once, as Istio's task shows.
+  if (!d.cluster.breaker.tryRequest()) {
+    localReply(ex.down, ex, 503, 'Service Unavailable', 'UO', false, OVERFLOW_BODY);
+    return;
+  }
+  ex.breakerHeld = true;
   ex.retry = d.action.retry;
   ex.hash = d.hash;
   if (ex.retry !== null || ex.mirrorHeaders !== null) ex.replay = [];
@@ -362,6 +371,8 @@ function tryAgain(ex: Exchange, outcome: TryOutcome): boolean {
   const policy = ex.retry;
   if (d === null || policy === null || ex.replay === null || ex.interim || ex.resDone || ex.down.closed) return false;
   if (!shouldRetry(policy, ex, outcome, d.cluster)) return false;
+  if (!d.cluster.breaker.tryRetry()) return false; // max_retries outstanding (upstream_rq_retry_overflow)
+  ex.retriesHeld++;
   const next = nextEndpoint(d.cluster, policy, ex, ex.hash);
   if (next === undefined) return false;
   clearTryTimer(ex);
@@ -385,6 +396,23 @@ function clearTryTimer(ex: Exchange): void {
     clearTimeout(ex.tryTimer);
     ex.tryTimer = null;
   }
+}
+
+/** Tells the cluster's outlier detector how the current try ended. */
+function reportTry(ex: Exchange, outcome: number | 'connect-failure' | 'timeout' | 'reset'): void {
+  const id = ex.tried[ex.tried.length - 1];
+  if (id !== undefined) ex.decision?.cluster.outlier?.report(id, outcome);
+}
+
+/** Gives back what the exchange held of its cluster's circuit breaker. */
+function releaseBreaker(ex: Exchange): void {
+  const breaker = ex.decision?.cluster.breaker;
+  if (breaker === undefined) return;
+  if (ex.breakerHeld) {
+    ex.breakerHeld = false;
+    breaker.endRequest();
+  }
+  for (; ex.retriesHeld > 0; ex.retriesHeld--) breaker.endRetry();
 }
 
 function clearTimers(ex: Exchange): void {
@@ -414,6 +442,7 @@ function onTryTimeout(ex: Exchange): void {
   ex.tryTimer = null;
   if (ex.resHead !== null || ex.resDone) return;
   abandonUpstream(ex);
+  reportTry(ex, 'timeout');
   retryOrFail(ex, PER_TRY_TIMEOUT, timedOut, 'UT');
 }
 
@@ -425,6 +454,7 @@ function onExchangeTimeout(ex: Exchange): void {
   ex.h2?.abort();
   ex.h2 = null;
   if (ex.resHead === null && !ex.interim) {
+    if (ex.up !== null) reportTry(ex, 'timeout');
     abandonUpstream(ex);
     timedOut(ex, 'UT');
     return;
@@ -442,6 +472,7 @@ const CONNECT_FAILURE: TryOutcome = { kind: 'connect-failure' };
 const RESET_SENT: TryOutcome = { kind: 'reset', sent: true };
 const RESET_UNSENT: TryOutcome = { kind: 'reset', sent: false };
 const UPSTREAM_TIMEOUT_BODY = Buffer.from('upstream request timeout');
+const OVERFLOW_BODY = Buffer.from('upstream connect error or disconnect/reset before headers. reset reason: overflow');
 
 function timedOut(ex: Exchange, flag: string): void {
   localReply(ex.down, ex, 504, 'Gateway Timeout', flag, false, UPSTREAM_TIMEOUT_BODY);
@@ -613,6 +644,7 @@ function onUpstreamTimeout(this: UpstreamSocket): void {
 
 /** The try's connection failed before a response: retry, or answer 503. */
 function upstreamLost(ex: Exchange, up: UpstreamConnection, outcome: TryOutcome, flag: string): void {
+  reportTry(ex, outcome.kind === 'connect-failure' ? 'connect-failure' : 'reset');
   if (ex.up === up) ex.up = null;
   up.owner = null;
   ex.resBuf = null;
@@ -699,6 +731,7 @@ function onUpstreamData(this: UpstreamSocket, chunk: Buffer): void {
       if (r.head.headBytes < buf.length) onUpstreamData.call(this, buf.subarray(r.head.headBytes));
       return;
     }
+    reportTry(ex, r.head.status);
     if (retriesResponse(ex, r.head)) return;
     startResponse(ex, r.head);
     if (r.head.headBytes < buf.length) forwardResponseBody(ex, buf, r.head.headBytes);
@@ -886,7 +919,10 @@ function localReply(down: Downstream, ex: Exchange | null, status: number, reaso
 
 function finish(ex: Exchange): void {
   if (ex.series !== null) return; // recorded already
-  if (ex.decision !== null) clearTimers(ex);
+  if (ex.decision !== null) {
+    clearTimers(ex);
+    releaseBreaker(ex);
+  }
   if (ex.endpointState !== null) {
     ex.endpointState.activeRequests--;
     ex.endpointState = null;
