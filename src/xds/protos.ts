@@ -75,7 +75,7 @@ export const CONVERSION_OPTIONS: IConversionOptions = {
   json: true,
 };
 
-/** The fully qualified name of the ADS service in the package definition. */
+/** The fully qualified name of the ADS service in the xDS protos. */
 export const ADS_SERVICE_NAME = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
 /** A client class for ADS, as `grpc.makeClientConstructor` makes it. */
