@@ -1,29 +1,35 @@
 /**
- * Loading the Envoy xDS v3 protos that ship in `@grpc/grpc-js-xds` (folder `deps/`), twice
- * over the same files and include dirs:
+ * Loading the Envoy xDS v3 protos that ship in `@grpc/grpc-js-xds` (folder `deps/`) once,
+ * as one protobufjs `Root`, which serves both:
  *
- * - as a proto-loader package definition, for grpc-js: the ADS service for
- *   `server.addService` and for clients. grpc-js converts messages with LOADER_OPTIONS, so
- *   handlers see plain objects of the generated `__Output` types.
- * - as a protobufjs `Root`, for encoding and decoding resources packed in `Any`s (any.ts).
+ * - grpc-js: the ADS service for `server.addService` and for clients, with serializers
+ *   over the Root's DiscoveryRequest/Response types. They convert messages exactly as
+ *   `@grpc/proto-loader` would with LOADER_OPTIONS (`Type.fromObject` + `encode`,
+ *   `decode` + `Type.toObject`), so handlers see plain objects of the generated
+ *   `__Output` types.
+ * - encoding and decoding resources packed in `Any`s (any.ts).
  *
- * Both are loaded on first use (about 0.1 s each) and cached for the life of the process;
- * importing this module does nothing. Both throw (ENOENT, parse errors) only when the
+ * Why not proto-loader at run time: its package definition is a second Root over the
+ * same files plus a descriptor (a `DescriptorProto` object, and the encoded
+ * `FileDescriptorProto`s) for each of its ~450 message types, which the ADS service
+ * never uses: it took longer to load than the Root and added about 7 MiB to the proxy's
+ * idle memory.
+ *
+ * The Root is loaded on first use (about 0.1 s) and kept for the life of the process;
+ * importing this module does nothing. Loading throws (ENOENT, parse errors) only when the
  * installed `@grpc/grpc-js-xds` lacks the protos: a broken install, not a runtime case.
  * The generated types in `./generated/` come from the same files and options
- * (`scripts/gen-xds-types.sh`); change the two together.
+ * (`scripts/gen-xds-types.sh`, with proto-loader's generator); change the two together.
  */
 import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { TrellisError } from '../core/errors.js';
+import type * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
-import type { IConversionOptions, Root } from 'protobufjs';
-import type {
-  AggregatedDiscoveryServiceClient,
-  AggregatedDiscoveryServiceDefinition,
-} from './generated/envoy/service/discovery/v3/AggregatedDiscoveryService.js';
+import type { IConversionOptions, Root, Type } from 'protobufjs';
+import type { AggregatedDiscoveryServiceClient } from './generated/envoy/service/discovery/v3/AggregatedDiscoveryService.js';
 
 /** The entry files, relative to `deps/envoy-api`; imports are found in the include dirs. */
 export const XDS_PROTO_FILES = [
@@ -45,10 +51,11 @@ export const XDS_PROTO_FILES = [
 ] as const;
 
 /**
- * How grpc-js (through proto-loader) converts messages to and from plain objects: field
- * names as in the .proto (snake_case), 64-bit integers and enums as strings, defaults
- * filled in, virtual oneof fields naming the member that is set, and `Any`s of known
- * types unpacked into `{'@type': url, ...fields}` (`json`).
+ * How messages are converted to and from plain objects, in proto-loader's terms (the
+ * options of the generated types): field names as in the .proto (snake_case), 64-bit
+ * integers and enums as strings, defaults filled in, virtual oneof fields naming the
+ * member that is set, and `Any`s of known types unpacked into `{'@type': url, ...fields}`
+ * (`json`).
  */
 export const LOADER_OPTIONS = {
   keepCase: true,
@@ -59,7 +66,7 @@ export const LOADER_OPTIONS = {
   json: true,
 } as const satisfies protoLoader.Options;
 
-/** The same conversion, for protobufjs `Type.toObject` (any.ts). */
+/** The same conversion, for protobufjs `Type.toObject` (any.ts and the ADS deserializers). */
 export const CONVERSION_OPTIONS: IConversionOptions = {
   longs: String,
   enums: String,
@@ -68,7 +75,7 @@ export const CONVERSION_OPTIONS: IConversionOptions = {
   json: true,
 };
 
-/** The fully qualified name of the ADS service in the package definition. */
+/** The fully qualified name of the ADS service in the xDS protos. */
 export const ADS_SERVICE_NAME = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
 /** A client class for ADS, as `grpc.makeClientConstructor` makes it. */
@@ -78,9 +85,20 @@ export type AdsClientConstructor = new (
   options?: grpc.ClientOptions,
 ) => AggregatedDiscoveryServiceClient;
 
+/**
+ * The ADS service as grpc-js takes it. Handlers and clients see plain objects: the
+ * server reads `DiscoveryRequest__Output` and writes `DiscoveryResponse`, the client
+ * the reverse (and the same for the delta messages).
+ */
+export interface AdsServiceDefinition extends grpc.ServiceDefinition {
+  readonly StreamAggregatedResources: grpc.MethodDefinition<object, object>;
+  readonly DeltaAggregatedResources: grpc.MethodDefinition<object, object>;
+}
+
 let includeDirs: readonly string[] | undefined;
-let packageDefinition: protoLoader.PackageDefinition | undefined;
 let root: Root | undefined;
+let adsService: AdsServiceDefinition | undefined;
+let adsClient: AdsClientConstructor | undefined;
 
 /** `deps/{envoy-api,xds,googleapis,protoc-gen-validate}` of the installed @grpc/grpc-js-xds. */
 export function xdsIncludeDirs(): readonly string[] {
@@ -92,24 +110,58 @@ export function xdsIncludeDirs(): readonly string[] {
   return includeDirs;
 }
 
-/** The proto-loader package definition of XDS_PROTO_FILES, loaded once. */
-export function loadXdsPackageDefinition(): protoLoader.PackageDefinition {
-  packageDefinition ??= protoLoader.loadSync([...XDS_PROTO_FILES], {
-    ...LOADER_OPTIONS,
-    includeDirs: [...xdsIncludeDirs()],
-  });
-  return packageDefinition;
+/**
+ * The ADS service (SotW and delta) over xdsRoot(), built once: for
+ * `server.addService(adsServiceDefinition(), handlers)` and adsClientConstructor().
+ */
+export function adsServiceDefinition(): AdsServiceDefinition {
+  if (adsService === undefined) {
+    const service = xdsRoot().lookupService(ADS_SERVICE_NAME);
+    adsService = {
+      StreamAggregatedResources: methodDefinition(service, 'StreamAggregatedResources'),
+      DeltaAggregatedResources: methodDefinition(service, 'DeltaAggregatedResources'),
+    };
+  }
+  return adsService;
 }
 
-/** The ADS service (SotW and delta), for `server.addService(adsServiceDefinition(), handlers)`. */
-export function adsServiceDefinition(): AggregatedDiscoveryServiceDefinition {
-  return loadXdsPackageDefinition()[ADS_SERVICE_NAME] as unknown as AggregatedDiscoveryServiceDefinition;
-}
-
-/** A client class for ADS: `new (adsClientConstructor())('127.0.0.1:15010', credentials)`. */
+/** A client class for ADS, made once: `new (adsClientConstructor())('127.0.0.1:15010', credentials)`. */
 export function adsClientConstructor(): AdsClientConstructor {
-  const ctor = grpc.makeClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService');
-  return ctor as unknown as AdsClientConstructor;
+  adsClient ??= grpc.makeClientConstructor(adsServiceDefinition(), 'AggregatedDiscoveryService') as unknown as AdsClientConstructor;
+  return adsClient;
+}
+
+/** What proto-loader's `createMethodDefinition` makes of a method, minus the descriptors. */
+function methodDefinition(service: protobuf.Service, name: string): grpc.MethodDefinition<object, object> {
+  const method = service.methods[name];
+  const request = method?.resolvedRequestType;
+  const response = method?.resolvedResponseType;
+  if (method === undefined || request == null || response == null) {
+    // Only a broken @grpc/grpc-js-xds install gets here, like a missing .proto file.
+    throw new TrellisError('TRELLIS_XDS_UNKNOWN_TYPE', `${ADS_SERVICE_NAME}.${name} is not in the loaded xDS protos: reinstall @grpc/grpc-js-xds`);
+  }
+  return {
+    path: `/${ADS_SERVICE_NAME}/${name}`,
+    requestStream: method.requestStream === true,
+    responseStream: method.responseStream === true,
+    requestSerialize: serializer(request),
+    requestDeserialize: deserializer(request),
+    responseSerialize: serializer(response),
+    responseDeserialize: deserializer(response),
+    // The lowerCamelCase alias grpc-js adds to clients (`streamAggregatedResources`).
+    originalName: name.charAt(0).toLowerCase() + name.slice(1),
+  };
+}
+
+function serializer(type: Type): (message: object) => Buffer {
+  return (message) => {
+    const bytes = type.encode(type.fromObject(message)).finish();
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+function deserializer(type: Type): (bytes: Buffer) => object {
+  return (bytes) => type.toObject(type.decode(bytes), CONVERSION_OPTIONS);
 }
 
 /**

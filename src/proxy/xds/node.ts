@@ -1,8 +1,8 @@
 /**
  * The xDS `Node` the proxy introduces itself with: id, cluster, locality and metadata.
  * The metadata is given as plain JSON and sent as a `google.protobuf.Struct`, in the
- * plain-object form grpc-js encodes (proto-loader takes the well-known types from
- * protobufjs, whose Struct fields are camelCase: `{fields: {k: {stringValue: 'v'}}}`).
+ * plain-object form the ADS serializer encodes (the xDS Root takes the well-known types
+ * bundled with protobufjs, whose Struct fields are camelCase: `{fields: {k: {stringValue: 'v'}}}`).
  *
  * The control plane reads (src/control-plane/translate/node.ts, Istio's names where they
  * overlap): `TRELLIS_PROXY_TYPE` (`sidecar` | `router`), `NAMESPACE`, `LABELS` (a map of

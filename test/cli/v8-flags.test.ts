@@ -1,0 +1,56 @@
+/** The V8 flags the `trellis` executable sets for itself (src/cli/v8-flags.ts). */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { v8FlagsFor } from '../../src/cli/v8-flags.js';
+import { ROOT } from '../helpers.js';
+
+const TIMEOUT_MS = 20_000;
+
+/**
+ * In a fresh node: apply the flags for `argv`, then allocate 40 MB of objects that stay
+ * alive (as loading the xDS protos does) and print the young generation's size in KiB.
+ */
+function youngGenerationKiB(argv: readonly string[]): Promise<number> {
+  const module = join(ROOT, 'dist/src/cli/v8-flags.js');
+  const script = `
+    const { applyV8Flags } = await import(${JSON.stringify(module)});
+    applyV8Flags(${JSON.stringify(argv)});
+    const { getHeapSpaceStatistics } = await import('node:v8');
+    const kept = [];
+    for (let i = 0; i < 500_000; i++) kept.push({ i, s: 'x' + i, a: [i] });
+    const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+    console.log(Math.round(young.space_size / 1024), kept.length);`;
+  return new Promise((resolve, reject) => {
+    // NODE_OPTIONS cleared: the test runner's own settings must not decide the outcome.
+    const env = { ...process.env, NODE_OPTIONS: '' };
+    execFile(process.execPath, ['--input-type=module', '-e', script], { env, timeout: TIMEOUT_MS }, (err, stdout) => {
+      if (err !== null) return reject(err);
+      resolve(Number(stdout.split(' ')[0]));
+    });
+  });
+}
+
+describe('V8 flags of the trellis executable', { timeout: TIMEOUT_MS }, () => {
+  it('caps the young generation for the proxy only', () => {
+    assert.deepEqual(v8FlagsFor(['proxy', '--xds', '127.0.0.1:15010'], [], undefined), ['--semi-space-growth-factor=1']);
+    assert.deepEqual(v8FlagsFor(['control-plane'], [], undefined), []);
+    assert.deepEqual(v8FlagsFor(['analyze', 'proxy'], [], undefined), []);
+    assert.deepEqual(v8FlagsFor([], [], undefined), []);
+  });
+
+  it('leaves the young generation alone when the user sizes it, on the node command line or in NODE_OPTIONS', () => {
+    assert.deepEqual(v8FlagsFor(['proxy'], ['--max-semi-space-size=16'], undefined), []);
+    assert.deepEqual(v8FlagsFor(['proxy'], ['--semi_space_growth_factor=2'], undefined), []);
+    assert.deepEqual(v8FlagsFor(['proxy'], [], '--enable-source-maps --max-semi-space-size=8'), []);
+    assert.deepEqual(v8FlagsFor(['proxy'], ['--enable-source-maps'], '--max-old-space-size=256'), ['--semi-space-growth-factor=1']);
+  });
+
+  // What the cap relies on: this Node's V8 still reads the growth factor after start-up.
+  it('keeps the young generation at its start size in the proxy process, and not in others', async () => {
+    const [proxy, other] = await Promise.all([youngGenerationKiB(['proxy']), youngGenerationKiB(['control-plane'])]);
+    assert.ok(proxy <= 2048, `proxy: young generation ${proxy} KiB`);
+    assert.ok(other > proxy, `control-plane: young generation ${other} KiB, proxy ${proxy} KiB`);
+  });
+});
