@@ -12,10 +12,11 @@
  *   504 (another 5xx resets it); a response below 500 resets both. When a counter
  *   reaches its threshold the host is ejected at once — unless it is ejected already,
  *   the detection is not enforced (`enforcing_*`, a percentage chance), or ejecting it
- *   would put more than `max_ejection_percent` of the cluster's hosts out (Envoy since
- *   1.31 counts the host being ejected: 100 × (ejected + 1) / hosts ≤ max; with
- *   `always_eject_one_host` the first ejection is always allowed). The counter that
- *   fired starts again from 0.
+ *   would put more than `max_ejection_percent` of the cluster's hosts out. Current
+ *   Envoy counts the host being ejected, 100 × (ejected + 1) / hosts ≤ max
+ *   (envoyproxy/envoy#27909; older versions always let the first one through, which
+ *   `always_eject_one_host` now asks for, #34796). The counter that fired starts again
+ *   from 0.
  * - An ejection lasts `base_ejection_time` × the host's multiplier (+1 per ejection,
  *   capped so the time stays within `max_ejection_time`, plus up to
  *   `max_ejection_time_jitter`). Every `interval` a sweep returns the hosts whose time is
