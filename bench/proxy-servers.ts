@@ -183,13 +183,20 @@ export interface TrellisServer extends Server {
   readonly absoluteFormOk: boolean;
 }
 
+export interface TrellisOptions {
+  /** Added to the sidecar's environment (e.g. `TRELLIS_NATIVE_ACCEPT`). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Default `warn`; `info` logs each listener's `listening` line (which accept path it uses). */
+  readonly logLevel?: 'info' | 'warn';
+}
+
 /**
  * A control plane in this process on a config directory with one Service and its
  * WorkloadEntry (the upstream), and the sidecar (`trellis proxy`) as a child process on
  * the proxy core; ready once a request sent with only a Host header is routed to the
  * upstream. `nodeArgs` go to node (for `--cpu-prof`).
  */
-export async function startTrellis(dir: string, upstreamPort: number, nodeArgs: readonly string[]): Promise<TrellisServer> {
+export async function startTrellis(dir: string, upstreamPort: number, nodeArgs: readonly string[], options: TrellisOptions = {}): Promise<TrellisServer> {
   const configDir = join(dir, 'mesh');
   mkdirSync(configDir, { recursive: true });
   writeFileSync(join(configDir, 'mesh.yaml'), meshYaml(upstreamPort));
@@ -200,8 +207,8 @@ export async function startTrellis(dir: string, upstreamPort: number, nodeArgs: 
   const proc = start('trellis-sidecar', process.execPath, [
     ...nodeArgs, bin, 'proxy', '--xds', `127.0.0.1:${controlPlane.xdsPort}`, '--type', 'sidecar', '--id', 'bench',
     '--labels', 'app=bench,version=v1', '--outbound-port', String(port), '--admin-port', '0', '--stats-port', String(statsPort),
-    '--log-level', 'warn',
-  ], { core: CORES.proxy });
+    '--log-level', options.logLevel ?? 'warn',
+  ], { core: CORES.proxy, env: { ...process.env, ...options.env } });
   try {
     await ready(proc, 'trellis sidecar', port, AUTHORITY);
   } catch (err) {
