@@ -60,6 +60,7 @@ export interface TrellisNet {
   acceptAll(listenFd: number): number[];
   originalDst(fd: number): SocketAddress | null;
   peerName(fd: number): SocketAddress | null;
+  noDelay(fd: number): boolean | null;
   close(fd: number): void;
 }
 
