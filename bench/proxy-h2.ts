@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     const targets: Target[] = [{ name: 'nginx', proc: nginx.proc, port: nginx.h2cPort as number, authority: undefined, runs: [], cpuUs: [] }];
     for (const [name, bin] of builds) {
       const nodeArgs = profDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`];
-      const t = await startTrellis(join(dir, name), upstream.port, nodeArgs, bin);
+      const t = await startTrellis(join(dir, name), upstream.port, nodeArgs, { bin });
       sidecars.push(t);
       targets.push({ name, proc: t.proc, port: t.port, authority: t.host, runs: [], cpuUs: [] });
     }

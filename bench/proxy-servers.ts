@@ -183,6 +183,15 @@ export interface TrellisServer extends Server {
   readonly absoluteFormOk: boolean;
 }
 
+export interface TrellisOptions {
+  /** Added to the sidecar's environment (e.g. `TRELLIS_NATIVE_ACCEPT`). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Default `warn`; `info` logs each listener's `listening` line (which accept path it uses). */
+  readonly logLevel?: 'info' | 'warn';
+  /** The CLI to run (another build's `dist/src/cli/bin.js`, to compare builds); default this one. */
+  readonly bin?: string;
+}
+
 /**
  * A control plane in this process on a config directory with one Service and its
  * WorkloadEntry (the upstream), and the sidecar (`trellis proxy`) as a child process on
@@ -190,7 +199,8 @@ export interface TrellisServer extends Server {
  * upstream. `nodeArgs` go to node (for `--cpu-prof`); `bin` is the CLI to run (another
  * build's, to compare two in one run).
  */
-export async function startTrellis(dir: string, upstreamPort: number, nodeArgs: readonly string[], bin = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url))): Promise<TrellisServer> {
+export async function startTrellis(dir: string, upstreamPort: number, nodeArgs: readonly string[], options: TrellisOptions = {}): Promise<TrellisServer> {
+  const bin = options.bin ?? fileURLToPath(new URL('../src/cli/bin.js', import.meta.url));
   const configDir = join(dir, 'mesh');
   mkdirSync(configDir, { recursive: true });
   writeFileSync(join(configDir, 'mesh.yaml'), meshYaml(upstreamPort));
@@ -200,8 +210,8 @@ export async function startTrellis(dir: string, upstreamPort: number, nodeArgs: 
   const proc = start('trellis-sidecar', process.execPath, [
     ...nodeArgs, bin, 'proxy', '--xds', `127.0.0.1:${controlPlane.xdsPort}`, '--type', 'sidecar', '--id', 'bench',
     '--labels', 'app=bench,version=v1', '--outbound-port', String(port), '--admin-port', '0', '--stats-port', String(statsPort),
-    '--log-level', 'warn',
-  ], { core: CORES.proxy });
+    '--log-level', options.logLevel ?? 'warn',
+  ], { core: CORES.proxy, env: { ...process.env, ...options.env } });
   try {
     await ready(proc, 'trellis sidecar', port, AUTHORITY);
   } catch (err) {

@@ -19,6 +19,7 @@
  *   acceptAll(listenFd) -> number[]               drain once, without a watcher
  *   originalDst(fd) -> { address, port } | null   null when the connection was not NATed
  *   peerName(fd) -> { address, port } | null      getpeername(), for callers that need it
+ *   noDelay(fd) -> boolean | null                  TCP_NODELAY as the kernel has it (null: not TCP)
  *   close(fd)
  * Errors from listen() are thrown with Node-style `code` values (EADDRINUSE, ...).
  */
@@ -31,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,6 +410,20 @@ static napi_value js_peer_name(napi_env env, napi_callback_info info) {
   return obj != NULL ? obj : null_value(env);
 }
 
+/* For the tests: Node 20 records `noDelay` for a socket made from an fd without applying
+ * it, so only the kernel can say whether Nagle is really off on an accepted connection. */
+static napi_value js_no_delay(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  int fd, on = 0;
+  socklen_t len = sizeof on;
+  NAPI_CALL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || !arg_fd(env, argv[0], &fd)) return NULL;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) != 0) return null_value(env);
+  NAPI_CALL(napi_get_boolean(env, on != 0, &result));
+  return result;
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -426,6 +442,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"acceptAll", NULL, js_accept_all, NULL, NULL, NULL, napi_enumerable, NULL},
     {"originalDst", NULL, js_original_dst, NULL, NULL, NULL, napi_enumerable, NULL},
     {"peerName", NULL, js_peer_name, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"noDelay", NULL, js_no_delay, NULL, NULL, NULL, napi_enumerable, NULL},
     {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

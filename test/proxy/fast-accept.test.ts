@@ -173,38 +173,47 @@ describe('fast-accept listener: 1,000 clients connecting at once', TIMEOUT, () =
 });
 
 describe('fast-accept listener: accepted sockets', TIMEOUT, () => {
-  it('look like net.Server sockets (addresses, no-delay, data both ways)', TIMEOUT, async (t) => {
-    const seen: { remote?: string; remotePort?: number; localPort?: number; peerPort?: number } = {};
-    const addon = nativeAddon();
-    const listener = await listen(t, true, (socket) => {
-      // Read while open: like net.Server's, they are undefined once the socket is closed.
-      seen.remote = socket.remoteAddress;
-      seen.remotePort = socket.remotePort;
-      seen.localPort = socket.localPort;
-      const fd = (socket as unknown as { _handle: { fd: number } | null })._handle?.fd;
-      if (addon !== null && fd !== undefined) seen.peerPort = addon.peerName(fd)?.port;
-      respondToOneLine(socket);
+  for (const native of [true, false]) {
+    const path = native ? 'native helper' : 'node:net';
+    it(`${path}: look like net.Server sockets (addresses, no-delay in the kernel, data both ways)`, TIMEOUT, async (t) => {
+      const seen: { remote?: string; remotePort?: number; localPort?: number; peerPort?: number; noDelay?: boolean | null } = {};
+      const addon = nativeAddon();
+      const listener = await listen(t, native, (socket) => {
+        // Read while open: like net.Server's, they are undefined once the socket is closed.
+        seen.remote = socket.remoteAddress;
+        seen.remotePort = socket.remotePort;
+        seen.localPort = socket.localPort;
+        const fd = (socket as unknown as { _handle: { fd: number } | null })._handle?.fd;
+        if (addon !== null && fd !== undefined) {
+          seen.peerPort = addon.peerName(fd)?.port;
+          seen.noDelay = addon.noDelay(fd);
+        }
+        respondToOneLine(socket);
+      });
+      const client = connect(listener.port, '127.0.0.1');
+      t.after(() => client.destroy());
+      await new Promise((resolve) => client.once('connect', resolve));
+      const clientPort = client.localPort;
+      client.setEncoding('utf8');
+      client.write('ping\n');
+      let answer = '';
+      for await (const chunk of client) answer += chunk as string;
+      assert.equal(answer, 'pong\n');
+      assert.equal(seen.remote, '127.0.0.1');
+      assert.equal(seen.remotePort, clientPort);
+      assert.equal(seen.localPort, listener.port);
+      if (addon === null) {
+        t.diagnostic(`${nativeUnavailableReason}; addresses checked, no-delay not readable`);
+        return;
+      }
+      assert.equal(listener.native, native);
+      // Node fills remoteAddress from the fd itself; the kernel's getpeername agrees.
+      assert.equal(seen.peerPort, seen.remotePort);
+      // Nagle off, as net.createServer({ noDelay: true }) does: Node 20 ignores the
+      // `noDelay` option of a socket made from an fd, so this is where a regression shows.
+      assert.equal(seen.noDelay, true);
     });
-    const client = connect(listener.port, '127.0.0.1');
-    t.after(() => client.destroy());
-    await new Promise((resolve) => client.once('connect', resolve));
-    const clientPort = client.localPort;
-    client.setEncoding('utf8');
-    client.write('ping\n');
-    let answer = '';
-    for await (const chunk of client) answer += chunk as string;
-    assert.equal(answer, 'pong\n');
-    assert.equal(seen.remote, '127.0.0.1');
-    assert.equal(seen.remotePort, clientPort);
-    assert.equal(seen.localPort, listener.port);
-    if (addon === null) {
-      t.diagnostic(`${nativeUnavailableReason}; checked the node:net listener only`);
-      return;
-    }
-    assert.equal(listener.native, true);
-    // Node fills remoteAddress from the fd itself; the kernel's getpeername agrees.
-    assert.equal(seen.peerPort, seen.remotePort);
-  });
+  }
 
   it('close() stops accepting and is idempotent', TIMEOUT, async (t) => {
     const listener = await listen(t, true);

@@ -15,7 +15,13 @@
  * readable, writable, `allowHalfOpen` false, no-delay on, and `remoteAddress`,
  * `remotePort`, `localAddress`, `localPort` filled in (Node 20 reads them from the fd with
  * getpeername/getsockname, so no native peer lookup is needed; the test checks it against
- * the addon's `peerName`). Only `socket.server` is unset.
+ * the addon's `peerName`). Only `socket.server` is unset. They also cost the same per
+ * request: libuv's uv_tcp_open() and its accept both end in uv__stream_open() with the
+ * same flags, Node wraps both in a TCP handle of type SOCKET, and the request path makes
+ * the same system calls (callgrind: instructions per keep-alive request within 1 % of
+ * node:net's; bench/accept-ab.ts compares the two paths in one run). Making a socket from
+ * an fd costs five more system calls, once per connection (Node's guessHandleType: isatty's
+ * ioctl, fstat, getsockopt, getsockname; uv_tcp_open's non-blocking ioctl).
  */
 import { createRequire } from 'node:module';
 import { type AddressInfo, createServer, isIP, Socket } from 'node:net';
@@ -60,6 +66,7 @@ export interface TrellisNet {
   acceptAll(listenFd: number): number[];
   originalDst(fd: number): SocketAddress | null;
   peerName(fd: number): SocketAddress | null;
+  noDelay(fd: number): boolean | null;
   close(fd: number): void;
 }
 
