@@ -78,6 +78,15 @@ function thresholds(policy: PortPolicy | undefined): Thresholds {
 }
 
 /**
+ * Istio's thresholds for clusters without a DestinationRule of their own (inbound,
+ * passthrough): every limit MaxUint32 (`getDefaultCircuitBreakerThresholds`), so Envoy's
+ * own defaults (1,024 connections, 3 retries in flight) never apply.
+ */
+export function defaultCircuitBreakers(): NonNullable<Cluster['circuit_breakers']> {
+  return { thresholds: [thresholds(undefined)] };
+}
+
+/**
  * Keepalive probes, idle time and interval; durations in whole seconds, as Envoy takes
  * them. An empty block still turns SO_KEEPALIVE on with the OS defaults.
  */

@@ -14,7 +14,7 @@ import type { LocalityLbEndpoints } from '../../xds/generated/envoy/config/endpo
 import type { Any } from '../../xds/generated/google/protobuf/Any.js';
 import type { Endpoint, Service, ServicePort } from '../../registry/model.js';
 import { formatLocality } from '../../registry/model.js';
-import { clusterPolicy, type CommonHttpSettings, commonHttpSettings, DEFAULT_CONNECT_TIMEOUT_MS } from './cluster-policy.js';
+import { clusterPolicy, type CommonHttpSettings, commonHttpSettings, DEFAULT_CONNECT_TIMEOUT_MS, defaultCircuitBreakers } from './cluster-policy.js';
 import { ADS, BLACKHOLE_CLUSTER, duration, inboundClusterName, outboundClusterName, PASSTHROUGH_CLUSTER, socketAddress } from './envoy.js';
 import { type LocalityGroup, type LocalityLbPlan, localityLbPlan, placeGroups } from './locality-lb.js';
 import { destinationRuleFor, type Mesh } from './mesh.js';
@@ -209,13 +209,14 @@ export function inboundCluster(port: number, services: readonly { host: string; 
     type: 'STATIC',
     connect_timeout: duration(DEFAULT_CONNECT_TIMEOUT_MS),
     lb_policy: 'ROUND_ROBIN',
+    circuit_breakers: defaultCircuitBreakers(),
     load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress('127.0.0.1', port) } }] }] },
   };
 }
 
 export function passthroughClusters(): Cluster[] {
   return [
-    { name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: duration(DEFAULT_CONNECT_TIMEOUT_MS) },
+    { name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: duration(DEFAULT_CONNECT_TIMEOUT_MS), circuit_breakers: defaultCircuitBreakers() },
     { name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: duration(DEFAULT_CONNECT_TIMEOUT_MS), load_assignment: { cluster_name: BLACKHOLE_CLUSTER, endpoints: [] } },
   ];
 }
