@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type Behaviour = 'ok' | 'fail' | 'stall' | 'reset' | { readonly failFraction: number };
+export type Behaviour = 'ok' | 'fail' | 'stall' | 'reset' | 'hold' | { readonly failFraction: number };
 
 export interface FaultyBackend {
   readonly name: string;
@@ -19,12 +19,21 @@ export interface FaultyBackend {
   readonly hosts: string[];
   /** 'request' for each request received. */
   readonly events: EventEmitter;
+  /** Answers 200 to every request held so far ('hold': requests wait for this). */
+  releaseHeld(): void;
   close(): Promise<void>;
 }
 
 export async function startFaulty(name: string, behaviour: Behaviour): Promise<FaultyBackend> {
   const sockets = new Set<Socket>();
-  const backend: FaultyBackend = { name, port: 0, behaviour, requests: 0, hosts: [], events: new EventEmitter(), close: () => Promise.resolve() };
+  const held: (() => void)[] = [];
+  const backend: FaultyBackend = {
+    name, port: 0, behaviour, requests: 0, hosts: [], events: new EventEmitter(),
+    releaseHeld: () => {
+      for (const answer of held.splice(0)) answer();
+    },
+    close: () => Promise.resolve(),
+  };
   let seed = name.length * 7919;
   const random = (): number => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -37,6 +46,10 @@ export async function startFaulty(name: string, behaviour: Behaviour): Promise<F
     req.resume();
     const b = backend.behaviour;
     if (b === 'stall') return;
+    if (b === 'hold') {
+      held.push(() => res.end(`${name} ok`));
+      return;
+    }
     if (b === 'reset') {
       req.socket.destroy();
       return;

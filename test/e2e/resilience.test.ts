@@ -101,6 +101,8 @@ describe('resilience through the sidecar', { timeout: 180_000 }, () => {
       { name: 'delayed', backends: await backends('delayed', ['ok']), vs: 'fault: {delay: {fixedDelay: 0.4s, percentage: {value: 100}}}' },
       { name: 'aborted', backends: await backends('aborted', ['ok']), vs: 'fault: {abort: {httpStatus: 418, percentage: {value: 50}}}' },
       { name: 'guarded', backends: await backends('guarded', ['stall']), vs: 'timeout: 1s\nretries: {attempts: 0}', policy: '{connectionPool: {http: {http2MaxRequests: 1}}}' },
+      // Istio's circuit-breaking task: one connection, one pending request, one request per connection.
+      { name: 'pooled', backends: await backends('pooled', ['hold']), policy: '{connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1, maxRequestsPerConnection: 1}}}' },
       { name: 'shadow', backends: await backends('shadow', ['ok']) },
       { name: 'mirrored', backends: await backends('mirrored', ['ok']), vs: 'mirror: {host: shadow}\nmirrorPercentage: {value: 100}' },
       { name: 'cors', backends: await backends('cors', ['ok']), vs: 'corsPolicy: {allowOrigins: [{exact: "https://shop.example"}], allowMethods: [GET, POST], allowHeaders: [x-user], exposeHeaders: [x-backend], maxAge: 24h, allowCredentials: true}' },
@@ -189,6 +191,26 @@ describe('resilience through the sidecar', { timeout: 180_000 }, () => {
     console.log(`# guarded: 4 concurrent overflows answered 503 UO in ${Math.round(took)} ms; once the limit was free again the next request reached the backend (${after.status})`);
     assert.equal(after.status, 504, 'the limit is free again: the request went upstream');
     assert.match(sidecar.metrics.render(), /destination_service_name="guarded".*response_code="503".*response_flags="UO"/);
+  });
+
+  it('queues one request when the single connection is busy and overflows the next with 503 UO (Istio\'s circuit-breaking task)', async () => {
+    const backend = (svc.pooled as FaultyBackend[])[0] as FaultyBackend;
+    const get = (): Promise<Reply> => send(port, 'http://pooled:8080/', { host: 'pooled:8080' }, 'GET', undefined, false);
+    const first = get();
+    await new Promise((resolve) => backend.events.once('request', resolve)); // A holds the only connection
+    const second = get(); // B waits for it (max_pending_requests 1)
+    const third = await get(); // C overflows at once
+    assert.equal(third.status, 503);
+    assert.match(third.body, /overflow/);
+    assert.equal(backend.requests, 1, 'only the first request reached the backend so far');
+    const secondArrived = new Promise((resolve) => backend.events.once('request', resolve));
+    backend.releaseHeld(); // A answers; its connection closes (one request per connection); B gets a new one
+    assert.equal((await first).status, 200);
+    await secondArrived;
+    backend.releaseHeld();
+    assert.equal((await second).status, 200);
+    console.log('# pooled: 1 connection, 1 pending: the first request served, the second queued then served, the third 503 UO at once');
+    assert.match(sidecar.metrics.render(), /destination_service_name="pooled".*response_code="503".*response_flags="UO"/);
   });
 
   it('injects a delay (DI) and aborts a share of requests (FI)', async () => {

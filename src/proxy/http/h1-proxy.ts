@@ -21,6 +21,7 @@ import type { Endpoint, EndpointState } from '../upstream/lb/types.js';
 import { exchangeTimeoutMs, nextEndpoint, retryDelayMs, shouldRetry } from '../resilience/attempts.js';
 import { mirrorRequest } from '../filters/mirror.js';
 import type { RetryPolicy, TryOutcome } from '../resilience/retry-policy.js';
+import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import type { ListenContext } from './context.js';
 import { BodyFramer } from './h1-body.js';
 import { forwardH1ToH2, type H1Downstream, type H1ToH2 } from './h2/h2-from-h1.js';
@@ -98,6 +99,8 @@ class Exchange implements H1Downstream {
   /** The circuit breaker's request slot is held; retry slots held (released at the end). */
   breakerHeld = false;
   retriesHeld = 0;
+  /** Waiting for a connection slot of this breaker (max_connections). */
+  waitingOn: CircuitBreaker | null = null;
   /** The route (or gRPC deadline) timer; the per-try timer; the backoff or fault-delay timer. */
   timer: NodeJS.Timeout | null = null;
   tryTimer: NodeJS.Timeout | null = null;
@@ -518,7 +521,22 @@ function attachUpstream(ex: Exchange, pool: EndpointPool, connectTimeoutMs: numb
   let up = pool.acquire();
   const reused = up !== null;
   if (up === null) {
+    const breaker = ex.decision?.cluster.breaker;
+    if (breaker !== undefined && !breaker.tryConnect()) {
+      // max_connections reached: wait for a connection to free up (max_pending_requests),
+      // or overflow at once with 503 UO, as Envoy's pools do.
+      if (!breaker.tryPending()) {
+        localReply(ex.down, ex, 503, 'Service Unavailable', 'UO', false, OVERFLOW_BODY);
+        return;
+      }
+      waitForConnection(breaker, { ex, pool, connectTimeoutMs });
+      return;
+    }
     up = pool.create();
+    if (breaker !== undefined) {
+      up.breaker = breaker;
+      up.onClosed = onLimitedConnectionClosed;
+    }
     up.socket.setTimeout(connectTimeoutMs);
   }
   useHandlers(up, UPSTREAM_HANDLERS);
@@ -549,6 +567,61 @@ function attachUpstream(ex: Exchange, pool: EndpointPool, connectTimeoutMs: numb
   if (head !== null) {
     ex.pendingUp = null;
     if (!up.socket.write(head)) ex.down.socket.pause();
+  }
+}
+
+// ---- waiting for a connection (circuit breaking: max_connections, max_pending_requests) ----
+
+interface Waiter {
+  readonly ex: Exchange;
+  readonly pool: EndpointPool;
+  readonly connectTimeoutMs: number;
+}
+
+/** Requests waiting for a connection slot, per cluster breaker, in arrival order. */
+const waiting = new Map<CircuitBreaker, Waiter[]>();
+
+function waitForConnection(breaker: CircuitBreaker, w: Waiter): void {
+  let q = waiting.get(breaker);
+  if (q === undefined) {
+    q = [];
+    waiting.set(breaker, q);
+  }
+  q.push(w);
+  w.ex.waitingOn = breaker;
+}
+
+/** A slot may be free (a limited connection closed, or one went back to its pool): the oldest waiter tries again. */
+function wakeWaiter(breaker: CircuitBreaker): void {
+  const q = waiting.get(breaker);
+  if (q === undefined) return;
+  const w = q.shift();
+  if (q.length === 0) waiting.delete(breaker);
+  if (w === undefined) return;
+  breaker.endPending();
+  w.ex.waitingOn = null;
+  if (w.ex.resDone || w.ex.down.closed) {
+    wakeWaiter(breaker);
+    return;
+  }
+  attachUpstream(w.ex, w.pool, w.connectTimeoutMs);
+}
+
+function onLimitedConnectionClosed(breaker: { connectionClosed(): void }): void {
+  wakeWaiter(breaker as CircuitBreaker);
+}
+
+/** An exchange that ends while waiting gives its place up. */
+function stopWaiting(ex: Exchange): void {
+  const breaker = ex.waitingOn;
+  if (breaker === null) return;
+  ex.waitingOn = null;
+  const q = waiting.get(breaker);
+  const i = q?.findIndex((w) => w.ex === ex) ?? -1;
+  if (q !== undefined && i >= 0) {
+    q.splice(i, 1);
+    if (q.length === 0) waiting.delete(breaker);
+    breaker.endPending();
   }
 }
 
@@ -809,8 +882,12 @@ function completeResponse(ex: Exchange): void {
   const upHead = ex.resHead as ResponseHead;
   if (up !== null) {
     ex.up = null;
-    if (upHead.keepAlive && ex.reqDone && !up.dead) up.pool.release(up);
-    else {
+    const settings = ex.decision?.cluster.pool;
+    const spent = settings !== undefined && settings.maxRequestsPerConnection > 0 && up.requests >= settings.maxRequestsPerConnection;
+    if (upHead.keepAlive && ex.reqDone && !up.dead && !spent) {
+      up.pool.release(up, settings?.idleTimeoutMs);
+      if (up.breaker !== null) wakeWaiter(up.breaker as CircuitBreaker);
+    } else {
       up.dead = true;
       up.owner = null;
       up.socket.destroy();
@@ -921,6 +998,7 @@ function finish(ex: Exchange): void {
   if (ex.series !== null) return; // recorded already
   if (ex.decision !== null) {
     clearTimers(ex);
+    stopWaiting(ex);
     releaseBreaker(ex);
   }
   if (ex.endpointState !== null) {

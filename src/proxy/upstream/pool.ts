@@ -60,8 +60,15 @@ export class UpstreamConnection {
   connected = false;
   /** Set once the socket errored or closed: never reuse. */
   dead = false;
-  /** Requests sent on this connection (for maxRequestsPerConnection, later). */
+  /** Requests sent on this connection (for max_requests_per_connection). */
   requests = 0;
+  /**
+   * The circuit breaker that admitted this connection (max_connections), and what to
+   * call once it is closed, so a waiting request can have the freed slot; null when the
+   * connection was opened outside any limit.
+   */
+  breaker: { connectionClosed(): void } | null = null;
+  onClosed: ((breaker: { connectionClosed(): void }) => void) | null = null;
 
   constructor(socket: Socket, pool: EndpointPool) {
     this.socket = socket;
@@ -110,15 +117,15 @@ export class EndpointPool {
     return c;
   }
 
-  /** Returns a healthy, finished connection for reuse. */
-  release(c: UpstreamConnection): void {
+  /** Returns a healthy, finished connection for reuse; it closes after `idleTimeoutMs` unused (0: never). */
+  release(c: UpstreamConnection, idleTimeoutMs = this.options.idleTimeoutMs): void {
     c.owner = null;
     if (c.dead || c.socket.destroyed || this.#closed || this.#idle.length >= this.options.maxIdle || c.socket.isPaused()) {
       c.dead = true;
       c.socket.destroy();
       return;
     }
-    c.socket.setTimeout(this.options.idleTimeoutMs);
+    c.socket.setTimeout(idleTimeoutMs);
     this.#idle.push(c);
   }
 
@@ -170,4 +177,10 @@ function noop(): void {}
 function onClose(this: UpstreamConnection): void {
   this.dead = true;
   this.pool.forget(this);
+  const breaker = this.breaker;
+  if (breaker !== null) {
+    this.breaker = null;
+    breaker.connectionClosed();
+    this.onClosed?.(breaker);
+  }
 }
