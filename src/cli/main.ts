@@ -4,7 +4,7 @@
  *
  * A command's module is imported only when that command runs (or help lists it): the
  * proxy, which runs once per workload, then loads no control-plane, registry or YAML
- * code, which cost it about 6 MiB of memory.
+ * code (about 2 MiB of its memory).
  */
 import { isTrellisError } from '../core/errors.js';
 import type { Command, CommandIO } from './command.js';
