@@ -264,6 +264,16 @@ export function localReply(ex: H2Exchange, status: number, flag: string, body: B
   if (body.length > 0) endDown(ex, body);
 }
 
+/** A gRPC answer from the proxy with this gRPC status (trailers-only), e.g. an injected fault. */
+export function localGrpcReply(ex: H2Exchange, code: number, flag: string, message: string): void {
+  ex.flags = flag;
+  if (!ex.bodyless && !ex.down.readableEnded) ex.down.resume();
+  ex.grpcStatus = String(code);
+  const flat: string[] = [];
+  applyMutation(flat, ex.responseHeaders);
+  respond(ex, h2Object(flat, grpcTrailersOnly(code, message)), true);
+}
+
 /** The upstream failed before response headers: 503 (or gRPC UNAVAILABLE), as Envoy words it. */
 export function upstreamFailed(ex: H2Exchange, flag: string): void {
   ex.leg = null; // the rest of the request body is dropped, not written to a dead stream

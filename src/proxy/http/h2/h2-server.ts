@@ -12,11 +12,12 @@ import type { Socket } from 'node:net';
 import type { RequestInfo } from '../../routing/route-table.js';
 import { DEFAULT_IDLE_TIMEOUT_MS } from '../../upstream/pool.js';
 import type { ListenContext } from '../context.js';
-import { attachDownstream, H2Exchange, localReply } from './h2-exchange.js';
+import { attachDownstream, H2Exchange, localGrpcReply, localReply } from './h2-exchange.js';
 import { flatFromRaw, isGrpcContentType, upstreamRequestHeaders } from './h2-headers.js';
 import { forwardToH1 } from './h2-to-h1.js';
 import { forwardToH2 } from './h2-upstream.js';
-import { decide, NO_FLAGS, beginForward } from '../router.js';
+import { beginForward, decide, type ForwardDecision, type LocalDecision, NO_FLAGS } from '../router.js';
+import { takePeer } from '../../telemetry/peer.js';
 
 /** How often a draining listener looks for idle HTTP/2 connections to close. */
 export const DRAIN_CHECK_INTERVAL_MS = 500;
@@ -171,13 +172,34 @@ function onStream(this: ServerWithListener, stream: ServerHttp2Stream, headers: 
   const remote = session === undefined ? undefined : session[kRemote] ?? session.socket?.remoteAddress;
   const d = decide(ctx, info, remote);
   ex.destinationService = d.destinationService;
+  if (ctx.mode === 'inbound') ex.peer = takePeer(flat);
   if (d.kind === 'local') {
     ex.responseHeaders = d.responseHeaders;
-    localReply(ex, d.status, d.flag, d.body, d.headers);
+    if (d.delayMs > 0) setTimeout(answerLocally, d.delayMs, ex, d);
+    else answerLocally(ex, d);
     return;
   }
   beginForward(ex, ctx, d);
   const upHeaders = upstreamRequestHeaders(ctx, flat, d, info, remote);
+  // Tell a mesh destination's proxy who is calling (Istio's metadata exchange).
+  if (ctx.mode !== 'inbound' && d.endpoint !== undefined) upHeaders.push(...ctx.identity.peerHeaders);
+  if (d.delayMs > 0) {
+    ex.flags = 'DI';
+    setTimeout(forward, d.delayMs, ex, d, upHeaders);
+  } else {
+    forward(ex, d, upHeaders);
+  }
+}
+
+function forward(ex: H2Exchange, d: ForwardDecision, upHeaders: string[]): void {
+  if (ex.down.destroyed || ex.down.closed) return;
   if (d.cluster.protocol === 'http1') forwardToH1(ex, d, upHeaders);
   else forwardToH2(ex, d, upHeaders); // http2, or the client's protocol (HTTP/2 here)
+}
+
+/** A local decision; an injected gRPC abort answers gRPC requests with its own status. */
+function answerLocally(ex: H2Exchange, d: LocalDecision): void {
+  if (ex.down.destroyed || ex.down.closed) return;
+  if (d.grpcStatus >= 0 && ex.grpc) localGrpcReply(ex, d.grpcStatus, d.flag, 'fault filter abort');
+  else localReply(ex, d.status, d.flag, d.body, d.headers);
 }
