@@ -14,6 +14,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   analyze: async () => (await import('./analyze.js')).analyzeCommand,
   'control-plane': async () => (await import('./control-plane.js')).controlPlaneCommand,
   proxy: async () => (await import('./proxy.js')).proxyCommand,
+  run: async () => (await import('./run.js')).runCommand,
 };
 
 async function usage(): Promise<string> {

@@ -28,6 +28,11 @@ export const CODES = {
   TRELLIS_XDS_UNKNOWN_TYPE: code('error', 'An xDS type URL is not one of the Envoy API types Trellis loads (a bug in the caller).'),
   TRELLIS_CORE_INVALID_SPIFFE_ID: code('error', 'A SPIFFE identity is not of the form spiffe://<trust-domain>/ns/<ns>/sa/<sa>.'),
 
+  // trellis run / up: the local mesh.
+  TRELLIS_RUN_CONTROL_PLANE_UNREACHABLE: code('error', 'trellis run cannot reach the control plane\'s admin API: start the mesh (trellis up) or pass --control-plane.'),
+  TRELLIS_RUN_REGISTRATION_FAILED: code('error', 'The control plane refused the workload\'s registration; the message gives its reason.'),
+  TRELLIS_RUN_COMMAND_FAILED: code('error', 'The application command could not be started (not found, not executable).'),
+
   // The control plane's admin API.
   TRELLIS_ADMIN_NOT_FOUND: code('error', 'The admin API has no such endpoint.'),
   TRELLIS_ADMIN_METHOD_NOT_ALLOWED: code('error', 'The admin API endpoint exists but not for this HTTP method.'),

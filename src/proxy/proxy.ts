@@ -40,6 +40,16 @@ export interface ProxyOptions {
   readonly adminPort: number;
   readonly statsPort: number;
   readonly log: Logger;
+  /**
+   * Traffic capture (Istio's INTERCEPTION_MODE): `REDIRECT` (default; iptables sends the
+   * workload's traffic to the inbound port) or `NONE` (the local mesh: the sidecar
+   * listens on `instanceIp` at each port the workload serves and forwards to `appPorts`).
+   */
+  readonly interception?: 'REDIRECT' | 'NONE';
+  /** The workload's own address (INSTANCE_IPS), where its inbound listeners bind with `NONE`. */
+  readonly instanceIp?: string;
+  /** Where the application listens (APP_PORTS): `41234` for every port, or `9080=41234,...`. */
+  readonly appPorts?: string;
 }
 
 interface BoundListener {
@@ -94,6 +104,9 @@ export class Proxy {
           LABELS: options.labels,
           OUTBOUND_PORT: String(options.outboundPort),
           INBOUND_PORT: String(options.inboundPort),
+          ...(options.interception === undefined ? {} : { INTERCEPTION_MODE: options.interception }),
+          ...(options.instanceIp === undefined ? {} : { INSTANCE_IPS: options.instanceIp }),
+          ...(options.appPorts === undefined ? {} : { APP_PORTS: options.appPorts }),
         },
       },
       validate: this.config.validators(),

@@ -200,7 +200,7 @@ function firstOnly(cla: ClusterLoadAssignment): ClusterLoadAssignment {
  * services it serves (as Istio's `istio.services`), which the proxy reports as
  * `destination_service` on the inbound side.
  */
-export function inboundCluster(port: number, services: readonly { host: string; name: string; namespace: string }[]): Cluster {
+export function inboundCluster(port: number, services: readonly { host: string; name: string; namespace: string }[], appPort = port): Cluster {
   const name = inboundClusterName(port);
   const list = services.map((s) => ({ structValue: { fields: { host: { stringValue: s.host }, name: { stringValue: s.name }, namespace: { stringValue: s.namespace } } } }));
   return {
@@ -210,7 +210,7 @@ export function inboundCluster(port: number, services: readonly { host: string; 
     connect_timeout: duration(DEFAULT_CONNECT_TIMEOUT_MS),
     lb_policy: 'ROUND_ROBIN',
     circuit_breakers: defaultCircuitBreakers(),
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress('127.0.0.1', port) } }] }] },
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress('127.0.0.1', appPort) } }] }] },
   };
 }
 

@@ -79,7 +79,11 @@ export function translate(mesh: Mesh, node: ProxyNode): Translation {
     }
   }
   if (node.kind === 'sidecar') {
-    for (const port of inboundPorts) clusters.push(inboundCluster(port, inboundServices(mesh, node, port)));
+    for (const port of inboundPorts) {
+      // Captured, the application listens on the port itself; without capture, where the node says.
+      const app = node.interception === 'NONE' ? (node.appPorts.get(port) ?? node.appPortDefault ?? port) : port;
+      clusters.push(inboundCluster(port, inboundServices(mesh, node, port), app));
+    }
   }
   if (node.kind !== 'grpc') clusters.push(...passthroughClusters());
   const names = new Set(clusters.map((c) => c.name));

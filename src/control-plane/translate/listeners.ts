@@ -188,11 +188,12 @@ function sidecarListeners(mesh: Mesh, node: ProxyNode): ListenerPlan {
     default_filter_chain: { name: fallback, filters: [tcpProxy(fallback, fallback)] },
   };
   const inbound = inboundListener(mesh, node);
+  if (node.interception === 'NONE') return { listeners: [outbound, ...inbound.perPort], routes, inboundPorts: inbound.ports };
   return { listeners: [outbound, inbound.listener], routes, inboundPorts: inbound.ports };
 }
 
 /** The ports this workload serves: target ports of the services that select it. */
-function inboundListener(mesh: Mesh, node: ProxyNode): { listener: Listener; ports: number[] } {
+function inboundListener(mesh: Mesh, node: ProxyNode): { listener: Listener; perPort: Listener[]; ports: number[] } {
   const ports = new Map<number, boolean>(); // port -> http?
   for (const s of mesh.services) {
     if (s.namespace !== node.namespace || s.selector === undefined || !selects(s.selector, node.labels)) continue;
@@ -215,6 +216,13 @@ function inboundListener(mesh: Mesh, node: ProxyNode): { listener: Listener; por
       : tcpProxy(cluster, cluster);
     return { name: cluster, filter_chain_match: { destination_port: { value: port } }, filters: [filter] };
   });
+  // Without capture (INTERCEPTION_MODE NONE), a listener of its own per port on the
+  // workload's address, as Istio builds for a Sidecar's `ingress` listeners.
+  const ip = node.ips[0] ?? '0.0.0.0';
+  const perPort: Listener[] = chains.map((c) => {
+    const port = c.filter_chain_match?.destination_port?.value as number;
+    return { name: `${ip}_${port}`, address: socketAddress(ip, port), traffic_direction: 'INBOUND', filter_chains: [{ name: c.name, filters: c.filters }] };
+  });
   return {
     listener: {
       name: 'virtualInbound',
@@ -223,6 +231,7 @@ function inboundListener(mesh: Mesh, node: ProxyNode): { listener: Listener; por
       listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: anyOf(TYPE_URLS.ORIGINAL_DST, {}) }],
       filter_chains: chains,
     },
+    perPort,
     ports: [...ports.keys()].sort((a, b) => a - b),
   };
 }

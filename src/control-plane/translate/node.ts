@@ -9,6 +9,8 @@
  *   `GENERATOR: grpc` (Istio's proxyless bootstrap) or a gRPC user agent.
  * - `NAMESPACE`, `LABELS` (a Struct of strings), `SERVICE_ACCOUNT`, `INSTANCE_IPS`
  *   (comma-separated), `OUTBOUND_PORT`, `INBOUND_PORT` (defaults 15001 and 15006).
+ * - `INTERCEPTION_MODE` (`REDIRECT` default, or `NONE`) and, with `NONE`, `APP_PORTS`:
+ *   where the application listens (`9080=41234,9090=41235`, or one port for all).
  * Istio-style node ids `sidecar~10.0.0.1~name.ns~ns.svc.cluster.local` also give the kind
  * and namespace.
  */
@@ -27,6 +29,16 @@ export interface ProxyNode {
   readonly locality: { readonly region: string; readonly zone: string; readonly subzone: string };
   readonly outboundPort: number;
   readonly inboundPort: number;
+  /**
+   * Istio's `INTERCEPTION_MODE`: `REDIRECT` (iptables sends the workload's traffic to
+   * the sidecar: one `virtualInbound` listener) or `NONE` (nothing is captured, as in
+   * Trellis's local mesh: the sidecar listens on the workload's own address, one
+   * inbound listener per port, and forwards to the application's port).
+   */
+  readonly interception: 'REDIRECT' | 'NONE';
+  /** Where the application listens, per inbound (target) port, with `NONE` (`APP_PORTS` "9080=41234,..."; a bare number for every port); the target port itself when absent. */
+  readonly appPorts: ReadonlyMap<number, number>;
+  readonly appPortDefault: number | undefined;
 }
 
 export const DEFAULT_OUTBOUND_PORT = 15001;
@@ -68,6 +80,22 @@ function port(x: unknown, fallback: number): number {
   return Number.isInteger(n) && n > 0 && n < 65536 ? n : fallback;
 }
 
+/** `APP_PORTS`: `9080=41234,9090=41235`, or a single port for every inbound port. */
+function appPorts(text: string): { appPorts: ReadonlyMap<number, number>; appPortDefault: number | undefined } {
+  const map = new Map<number, number>();
+  let fallback: number | undefined;
+  for (const part of text.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    const [a, b] = part.split('=');
+    if (b === undefined) fallback = port(a, 0) || undefined;
+    else {
+      const from = port(a, 0);
+      const to = port(b, 0);
+      if (from > 0 && to > 0) map.set(from, to);
+    }
+  }
+  return { appPorts: map, appPortDefault: fallback };
+}
+
 export function parseNode(node: NodeInput): ProxyNode {
   const meta = (structToJs(node.metadata) ?? {}) as Record<string, unknown>;
   const id = node.id ?? '';
@@ -96,5 +124,7 @@ export function parseNode(node: NodeInput): ProxyNode {
     locality: { region: loc.region ?? '', zone: loc.zone ?? '', subzone: loc.sub_zone ?? '' },
     outboundPort: port(meta.OUTBOUND_PORT, DEFAULT_OUTBOUND_PORT),
     inboundPort: port(meta.INBOUND_PORT, DEFAULT_INBOUND_PORT),
+    interception: str(meta.INTERCEPTION_MODE).toUpperCase() === 'NONE' ? 'NONE' : 'REDIRECT',
+    ...appPorts(str(meta.APP_PORTS)),
   };
 }
