@@ -19,9 +19,9 @@ export interface ReviewsOptions {
   /** Base URL of ratings, e.g. `http://ratings:9080`. */
   readonly ratingsUrl: string;
   readonly client?: MeshClient;
-  /** Shown on the product page as "Reviews served by"; default `HOSTNAME` or the host name. */
+  /** Shown on the product page as "Reviews served by"; default this machine's host name. */
   readonly podname?: string;
-  /** Default `CLUSTER_NAME`, else the string "null" as the Java original prints it (the page hides it then). */
+  /** Default the string "null", as the Java original prints an unset `CLUSTER_NAME` (the page then hides it). */
   readonly clustername?: string;
   readonly log?: LogSink;
 }
@@ -60,8 +60,8 @@ class Reviews {
   constructor(options: ReviewsOptions) {
     this.#options = options;
     this.#client = options.client ?? new MeshClient();
-    this.#podname = options.podname ?? (process.env.HOSTNAME || hostname());
-    this.#clustername = options.clustername ?? (process.env.CLUSTER_NAME || 'null');
+    this.#podname = options.podname ?? hostname();
+    this.#clustername = options.clustername ?? 'null';
   }
 
   async answer(productId: string, incoming: IncomingHttpHeaders, res: ServerResponse): Promise<void> {

@@ -55,10 +55,10 @@ export class MeshClient {
       return Promise.resolve(failed(`invalid URL ${url}`));
     }
     if (target.protocol !== 'http:') return Promise.resolve(failed(`unsupported scheme ${target.protocol}`));
-    return new Promise((resolve) => new Call(resolve, call.timeoutMs).start(this.options(target, call), call.body));
+    return new Promise((resolve) => new Call(resolve, call.timeoutMs).start(this.#requestOptions(target, call), call.body));
   }
 
-  private options(target: URL, call: MeshCall): RequestOptions {
+  #requestOptions(target: URL, call: MeshCall): RequestOptions {
     const headers: Record<string, string> = { ...call.headers, host: target.host };
     if (call.body !== undefined) headers['content-length'] = String(Buffer.byteLength(call.body));
     const via = proxyFor(this.#proxy, target.hostname);
