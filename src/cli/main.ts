@@ -15,6 +15,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   'control-plane': async () => (await import('./control-plane.js')).controlPlaneCommand,
   proxy: async () => (await import('./proxy.js')).proxyCommand,
   run: async () => (await import('./run.js')).runCommand,
+  up: async () => (await import('./up.js')).upCommand,
 };
 
 async function usage(): Promise<string> {

@@ -11,6 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { TrellisError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { RuntimeSnapshot } from '../proxy/config/runtime.js';
@@ -78,6 +79,30 @@ function heartbeat(url: string, id: string, log: Logger): void {
 
 async function deregister(url: string, id: string): Promise<void> {
   await fetch(`${url}/v1/registrations/${encodeURIComponent(id)}`, { method: 'DELETE' }).catch(() => undefined);
+}
+
+/** How long an application may take to start listening before it is registered anyway. */
+const READY_TIMEOUT_MS = 60_000;
+const READY_PROBE_INTERVAL_MS = 50;
+
+/** Resolves once 127.0.0.1:`port` accepts a connection (probed every 50 ms), or after `timeoutMs`. */
+function listening(port: number, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  return new Promise((resolve) => {
+    const probe = (): void => {
+      const s = connect({ host: '127.0.0.1', port });
+      s.once('connect', () => {
+        s.destroy();
+        resolve();
+      });
+      s.once('error', () => {
+        s.destroy();
+        if (performance.now() >= deadline) resolve();
+        else setTimeout(probe, READY_PROBE_INTERVAL_MS);
+      });
+    };
+    probe();
+  });
 }
 
 function configComplete(s: RuntimeSnapshot): boolean {
@@ -158,11 +183,7 @@ export const runCommand: Command = {
       // The application starts once its sidecar has a complete configuration: the outbound
       // listener and every route table it names (xDS sends routes after listeners).
       await proxy.waitFor(configComplete, 30_000);
-      registration = await register(url, { name, namespace, serviceAccount, labels, address, ports: {} });
-      const reg = registration;
-      beat = setInterval(heartbeat, Math.max(500, Math.floor(reg.ttlMs / 3)), url, reg.id, log);
       const outbound = `http://127.0.0.1:${proxy.listenerPort('virtualOutbound') as number}`;
-      log.info('workload registered', { id: reg.id, address, appPort, httpProxy: outbound, admin: `http://127.0.0.1:${proxy.adminPort}` });
       const [cmd, ...cmdArgs] = command as [string, ...string[]];
       const env = { ...process.env, HTTP_PROXY: outbound, http_proxy: outbound, PORT: String(appPort), TRELLIS_WORKLOAD: name, TRELLIS_NAMESPACE: namespace, TRELLIS_MESH_ADDRESS: address };
       const app = spawn(cmd, cmdArgs, { stdio: 'inherit', env });
@@ -172,10 +193,19 @@ export const runCommand: Command = {
       const onTerm = forward('SIGTERM');
       process.on('SIGINT', onInt);
       process.on('SIGTERM', onTerm);
-      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
         app.once('error', (err) => reject(new TrellisError('TRELLIS_RUN_COMMAND_FAILED', `cannot start "${cmd}": ${err.message}`)));
         app.once('exit', (c, s) => resolve([c, s]));
-      }).finally(() => {
+      });
+      // Registered (and so sent traffic) only once the application accepts connections:
+      // a readiness check, as Kubernetes would make before adding the endpoint.
+      if (await Promise.race([listening(appPort, READY_TIMEOUT_MS).then(() => true), exited.then(() => false)])) {
+        registration = await register(url, { name, namespace, serviceAccount, labels, address, ports: {} });
+        const reg = registration;
+        beat = setInterval(heartbeat, Math.max(500, Math.floor(reg.ttlMs / 3)), url, reg.id, log);
+        log.info('workload registered', { id: reg.id, address, appPort, httpProxy: outbound, admin: `http://127.0.0.1:${proxy.adminPort}` });
+      }
+      const [code, signal] = await exited.finally(() => {
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onTerm);
       });

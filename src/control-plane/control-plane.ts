@@ -63,6 +63,40 @@ export class ControlPlane {
     return this.#mesh;
   }
 
+  /**
+   * True when no change waits for its push and every connected proxy has acknowledged
+   * the current version of everything it subscribes to: the mesh has converged.
+   */
+  get settled(): boolean {
+    if (this.#debouncer.pending) return false;
+    for (const p of this.xds.proxies()) {
+      for (const [type, st] of Object.entries(p.status.types)) {
+        const version = p.snapshot.types.get(type)?.version;
+        if (version !== undefined && st.ackedVersion !== version) return false;
+      }
+    }
+    return true;
+  }
+
+  /** Resolves once `settled` (checked on every acknowledgement), or false after `timeoutMs`. */
+  whenSettled(timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (!this.settled) return;
+        clearTimeout(timer);
+        this.xds.events.off('sync', check);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.xds.events.off('sync', check);
+        resolve(false);
+      }, timeoutMs);
+      this.xds.events.on('sync', check);
+      // A pending push ends in acknowledgements; without one, check now.
+      queueMicrotask(check);
+    });
+  }
+
   /** How many pushes have been made (for tests and metrics). */
   get pushes(): number {
     return this.#pushes;

@@ -44,6 +44,11 @@ export class Debouncer {
     this.#timer = this.#timers.setTimer(() => this.#run(), wait);
   }
 
+  /** A change is waiting for its push. */
+  get pending(): boolean {
+    return this.#firstAt >= 0;
+  }
+
   /** Pushes now if a change is pending. */
   flush(): void {
     if (this.#firstAt >= 0) this.#run();

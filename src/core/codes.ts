@@ -32,6 +32,7 @@ export const CODES = {
   TRELLIS_RUN_CONTROL_PLANE_UNREACHABLE: code('error', 'trellis run cannot reach the control plane\'s admin API: start the mesh (trellis up) or pass --control-plane.'),
   TRELLIS_RUN_REGISTRATION_FAILED: code('error', 'The control plane refused the workload\'s registration; the message gives its reason.'),
   TRELLIS_RUN_COMMAND_FAILED: code('error', 'The application command could not be started (not found, not executable).'),
+  TRELLIS_UP_INVALID_WORKLOADS: code('error', 'The mesh directory\'s workloads.yaml is not valid; the message gives the file, line and field.'),
 
   // The control plane's admin API.
   TRELLIS_ADMIN_NOT_FOUND: code('error', 'The admin API has no such endpoint.'),
