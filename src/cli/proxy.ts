@@ -1,6 +1,7 @@
 /** `trellis proxy`: runs a sidecar or gateway proxy against a control plane, until SIGTERM (drains) or SIGINT. */
 import { TrellisError } from '../core/errors.js';
 import { Proxy, type ProxyType } from '../proxy/proxy.js';
+import { parseXdsLocality } from '../proxy/xds/node.js';
 import { type Command, LOG_FLAGS, LOG_FLAGS_USAGE, loggerFromFlags, parseFlags, portFlag, untilSignal } from './command.js';
 
 const USAGE = `Usage: trellis proxy --xds <host:port> --type sidecar|router --id <id> [flags]
@@ -15,6 +16,7 @@ Flags:
       --namespace NS           Workload namespace (default "default")
       --service-account SA     Workload service account (default "default")
       --labels K=V,...         Workload labels (gateways: the labels Gateway selectors match)
+      --locality R/Z/S         Where the workload runs: region/zone/subzone (locality failover)
       --bind ADDRESS           Address listeners bind (default 127.0.0.1)
       --outbound-port PORT     Sidecar outbound listener (default 15001)
       --inbound-port PORT      Sidecar inbound listener (default 15006)
@@ -46,6 +48,7 @@ export const proxyCommand: Command = {
       namespace: { type: 'string', default: 'default' },
       'service-account': { type: 'string', default: 'default' },
       labels: { type: 'string', default: '' },
+      locality: { type: 'string', default: '' },
       bind: { type: 'string', default: '127.0.0.1' },
       'outbound-port': { type: 'string' },
       'inbound-port': { type: 'string' },
@@ -62,6 +65,8 @@ export const proxyCommand: Command = {
     if (values.id === undefined) throw new TrellisError('TRELLIS_CLI_USAGE', `--id is required\n\n${USAGE}`);
     const type = values.type as string;
     if (type !== 'sidecar' && type !== 'router') throw new TrellisError('TRELLIS_CLI_USAGE', `--type must be sidecar or router (got "${type}")`);
+    const locality = values.locality as string;
+    if (parseXdsLocality(locality) === undefined) throw new TrellisError('TRELLIS_CLI_USAGE', `--locality takes region/zone/subzone (got "${locality}")`);
     const log = loggerFromFlags(values, io).child({ proxy: values.id });
     const proxy = new Proxy({
       xds: values.xds,
@@ -70,6 +75,7 @@ export const proxyCommand: Command = {
       namespace: values.namespace as string,
       serviceAccount: values['service-account'] as string,
       labels: parseLabels(values.labels as string),
+      locality,
       bind: values.bind as string,
       outboundPort: portFlag('outbound-port', values['outbound-port'], 15001),
       inboundPort: portFlag('inbound-port', values['inbound-port'], 15006),

@@ -17,6 +17,7 @@ import { createListener, type Listener, nativeUnavailableReason } from './listen
 import { MetricsRegistry } from './telemetry/metrics.js';
 import { LoadBalancerRegistry, registerBuiltinLoadBalancers } from './upstream/lb/registry.js';
 import { XdsClient } from './xds-client.js';
+import { parseXdsLocality } from './xds/node.js';
 
 /** Istio's default terminationDrainDuration. */
 export const DRAIN_TIMEOUT_MS = 5_000;
@@ -32,6 +33,12 @@ export interface ProxyOptions {
   readonly serviceAccount: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly trustDomain?: string;
+  /**
+   * Where the workload runs, `region/zone/subzone` (trailing parts may be left out): sent
+   * as the xDS node's `locality`, from which the control plane gives endpoints their
+   * failover priorities. Default: unknown (empty), as Istio's proxies without topology labels.
+   */
+  readonly locality?: string;
   /** Address the proxy's listeners bind (local mesh: 127.0.0.1). */
   readonly bind: string;
   readonly outboundPort: number;
@@ -97,6 +104,7 @@ export class Proxy {
       server: options.xds,
       node: {
         id: options.id,
+        locality: parseXdsLocality(options.locality ?? '') ?? {},
         metadata: {
           TRELLIS_PROXY_TYPE: options.type,
           NAMESPACE: options.namespace,

@@ -183,10 +183,23 @@ export function serviceClusters(mesh: Mesh, node: ProxyNode, service: Service, p
     }
     plans.push({
       cluster: { ...base, type: 'EDS', eds_cluster_config: { eds_config: ADS, service_name: name } },
-      assignment: loadAssignment(name, endpoints, node, locality),
+      assignment: loadAssignment(name, panicSafe(endpoints, base), node, locality),
     });
   }
   return plans;
+}
+
+/**
+ * Unhealthy endpoints are sent as `UNHEALTHY` (they get no traffic, and a locality whose
+ * instances are not ready fails over in proportion), except to a cluster with a panic
+ * threshold (`minHealthPercent` > 0): in panic Envoy balances over every host it has,
+ * and Istio never lets that reach an instance that is not ready — by default it does not
+ * send them, and when it does (PILOT_SEND_UNHEALTHY_ENDPOINTS) it turns panic off. Such a
+ * cluster gets its healthy endpoints only, so panic spreads over those, ejected or not.
+ */
+function panicSafe(endpoints: readonly Endpoint[], cluster: Cluster): readonly Endpoint[] {
+  const panicThreshold = Number(cluster.common_lb_config?.healthy_panic_threshold?.value ?? 0);
+  return panicThreshold > 0 ? endpoints.filter((e) => e.healthy) : endpoints;
 }
 
 /** LOGICAL_DNS clusters take exactly one endpoint. */

@@ -1,5 +1,7 @@
 /**
  * The xDS `Node` the proxy introduces itself with: id, cluster, locality and metadata.
+ * The locality is where the workload runs; the control plane orders a service's
+ * endpoints by their distance from it (locality failover, control-plane.md).
  * The metadata is given as plain JSON and sent as a `google.protobuf.Struct`, in the
  * plain-object form the ADS serializer encodes (the xDS Root takes the well-known types
  * bundled with protobufjs, whose Struct fields are camelCase: `{fields: {k: {stringValue: 'v'}}}`).
@@ -13,12 +15,29 @@ import type { Node } from '../../xds/generated/envoy/config/core/v3/Node.js';
 import type { Struct } from '../../xds/generated/google/protobuf/Struct.js';
 import type { Value } from '../../xds/generated/google/protobuf/Value.js';
 
+export interface XdsLocality {
+  readonly region?: string;
+  readonly zone?: string;
+  readonly sub_zone?: string;
+}
+
 export interface XdsNodeOptions {
   readonly id: string;
   readonly cluster?: string;
   /** Plain JSON: strings, numbers, booleans, null, arrays and nested maps. */
   readonly metadata: Readonly<Record<string, unknown>>;
-  readonly locality?: { readonly region?: string; readonly zone?: string; readonly sub_zone?: string };
+  readonly locality?: XdsLocality;
+}
+
+/**
+ * `region/zone/subzone` (as WorkloadEntry `locality` writes it; trailing parts may be
+ * left out) → the node's locality. Undefined when `text` has more than three parts.
+ */
+export function parseXdsLocality(text: string): XdsLocality | undefined {
+  const parts = text.split('/');
+  if (parts.length > 3) return undefined;
+  const [region = '', zone = '', subZone = ''] = parts;
+  return { region, zone, sub_zone: subZone };
 }
 
 /** What the proxy reports as `user_agent_name` (not matching /grpc/, which means proxyless). */
