@@ -9,6 +9,7 @@ import { relative, sep } from 'node:path';
 import { listConfigFiles } from '../api/files.js';
 import type { Finding } from '../api/finding.js';
 import { loadText } from '../api/load.js';
+import { isDns1123Label } from '../api/common.js';
 import { TrellisError } from '../core/errors.js';
 import { formatFindingLine } from './analyze.js';
 import { type Command, type CommandIO, parseFlags } from './command.js';
@@ -49,6 +50,7 @@ export const applyCommand: Command = {
     }
     const paths = values.filename ?? [];
     if (paths.length === 0 || positionals.length > 0) throw new TrellisError('TRELLIS_CLI_USAGE', `name the files to apply with -f\n\n${USAGE}`);
+    if (!isDns1123Label(values.namespace as string)) throw new TrellisError('TRELLIS_CLI_USAGE', `--namespace must be a DNS-1123 label (got "${values.namespace}")`);
     const client = new ControlPlaneClient(controlPlaneUrl(values['control-plane']));
     const namespace = values.namespace as string;
     const files = readFiles(paths, io.cwd);

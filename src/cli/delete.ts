@@ -10,6 +10,7 @@ import { listConfigFiles } from '../api/files.js';
 import type { Finding } from '../api/finding.js';
 import { KINDS, isKind } from '../api/kinds.js';
 import { readYaml } from '../api/yaml-source.js';
+import { isDns1123Label } from '../api/common.js';
 import { TrellisError } from '../core/errors.js';
 import { printFindings } from './apply.js';
 import { type Command, parseFlags } from './command.js';
@@ -49,6 +50,7 @@ export const deleteCommand: Command = {
     }
     const paths = values.filename ?? [];
     if (paths.length === 0 || positionals.length > 0) throw new TrellisError('TRELLIS_CLI_USAGE', `name the files with -f\n\n${USAGE}`);
+    if (!isDns1123Label(values.namespace as string)) throw new TrellisError('TRELLIS_CLI_USAGE', `--namespace must be a DNS-1123 label (got "${values.namespace}")`);
     const client = new ControlPlaneClient(controlPlaneUrl(values['control-plane']));
     const { refs, findings } = refsIn(paths, values.namespace as string);
     if (findings.length > 0) {

@@ -21,7 +21,7 @@ import { listConfigFiles } from '../api/files.js';
 import { type Finding, finding } from '../api/finding.js';
 import { loadText, type LoadOptions } from '../api/load.js';
 import { type AnyResource, keyOf, refOf } from '../api/resource.js';
-import { readYaml } from '../api/yaml-source.js';
+import { readYaml, type YamlDocument } from '../api/yaml-source.js';
 
 /** The folder of the config directory that the admin API's `PUT /v1/config` writes. */
 export const APPLIED_DIR = 'applied';
@@ -80,12 +80,18 @@ export class ConfigStore {
   /**
    * The YAML document a served resource was loaded from, as plain data (`apiVersion`,
    * `kind`, `metadata`, `spec` as the user wrote them), or undefined for a resource this
-   * store did not load.
+   * store did not load. Parses the file's text again: pass the same `parsed` map for a
+   * run of resources so that each file is parsed once.
    */
-  documentOf(resource: AnyResource): Record<string, unknown> | undefined {
+  documentOf(resource: AnyResource, parsed: Map<string, readonly YamlDocument[]> = new Map()): Record<string, unknown> | undefined {
     const text = this.#texts.get(resource);
     if (text === undefined) return undefined;
-    const doc = readYaml(text, resource.source.file).documents.find((d) => d.position.line === resource.source.line);
+    let documents = parsed.get(text);
+    if (documents === undefined) {
+      documents = readYaml(text, resource.source.file).documents;
+      parsed.set(text, documents);
+    }
+    const doc = documents.find((d) => d.position.line === resource.source.line);
     const value = doc?.value;
     return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
   }

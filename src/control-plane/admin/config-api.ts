@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Finding } from '../../api/finding.js';
 import type { AnyResource } from '../../api/resource.js';
+import type { YamlDocument } from '../../api/yaml-source.js';
 import { isDns1123Label } from '../../api/common.js';
 import { isValidRef, kindNamed } from '../applied-config.js';
 import { isApplied } from '../config-store.js';
@@ -63,10 +64,11 @@ function list(cp: ControlPlane, query: URLSearchParams): Reply {
   const namespace = query.get('namespace');
   const name = query.get('name');
   const snap = cp.store.snapshot();
+  const parsed = new Map<string, readonly YamlDocument[]>(); // each file parsed once for the whole list
   const resources = snap.resources
     .filter((r) => (kind === undefined || r.kind === kind) && (namespace === null || r.metadata.namespace === namespace) && (name === null || r.metadata.name === name))
     .sort(byRef)
-    .map((r) => view(cp, r));
+    .map((r) => view(cp, r, parsed));
   return { status: 200, body: { version: snap.version, resources } };
 }
 
@@ -88,8 +90,8 @@ function withRef(params: string[], then: (kind: AnyResource['kind'], namespace: 
   return then(kind, namespace, name);
 }
 
-function view(cp: ControlPlane, r: AnyResource): Record<string, unknown> {
-  const doc = cp.store.documentOf(r);
+function view(cp: ControlPlane, r: AnyResource, parsed?: Map<string, readonly YamlDocument[]>): Record<string, unknown> {
+  const doc = cp.store.documentOf(r, parsed);
   const overridden = cp.store.snapshot().overrides.get(`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`);
   const { labels, annotations } = r.metadata;
   return {
@@ -102,8 +104,9 @@ function view(cp: ControlPlane, r: AnyResource): Record<string, unknown> {
     line: r.source.line,
     overrides: overridden === undefined ? null : { file: overridden.source.file, line: overridden.source.line },
     metadata: { labels, annotations },
-    // As written (durations as strings, short hosts); the served domain form only if the text is gone.
-    spec: doc?.spec ?? r.spec,
+    // As written (durations as strings, short hosts; absent if the document has none); the
+    // served domain form only if the text is gone.
+    spec: doc === undefined ? r.spec : doc.spec,
   };
 }
 
