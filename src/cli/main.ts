@@ -6,6 +6,7 @@
  * proxy, which runs once per workload, then loads no control-plane, registry or YAML
  * code (about 2 MiB of its memory).
  */
+import type { Code } from '../core/codes.js';
 import { isTrellisError } from '../core/errors.js';
 import type { Command, CommandIO } from './command.js';
 import { VERSION } from './version.js';
@@ -16,16 +17,19 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   proxy: async () => (await import('./proxy.js')).proxyCommand,
   run: async () => (await import('./run.js')).runCommand,
   up: async () => (await import('./up.js')).upCommand,
+  apply: async () => (await import('./apply.js')).applyCommand,
+  delete: async () => (await import('./delete.js')).deleteCommand,
+  get: async () => (await import('./get.js')).getCommand,
 };
 
 async function usage(): Promise<string> {
-  const lines = await Promise.all(Object.entries(COMMANDS).map(async ([name, load]) => `  ${name.padEnd(12)} ${(await load()).summary}`));
+  const lines = await Promise.all(Object.entries(COMMANDS).map(async ([name, load]) => `  ${name.padEnd(13)} ${(await load()).summary}`));
   return `Usage: trellis <command> [flags]
 
 Commands:
 ${lines.join('\n')}
-  version      Print the version
-  help         Print this help, or a command's help: trellis help <command>
+  version       Print the version
+  help          Print this help, or a command's help: trellis help <command>
 
 Run 'trellis <command> --help' for a command's flags.
 `;
@@ -53,8 +57,19 @@ export async function main(argv: readonly string[], io: CommandIO): Promise<numb
   } catch (err) {
     if (isTrellisError(err)) {
       io.stderr.write(`trellis ${name}: ${err.message} [${err.code}]\n`);
-      return err.code === 'TRELLIS_CLI_USAGE' ? 2 : 1;
+      return exitStatusOf(err.code);
     }
     throw err;
   }
+}
+
+/**
+ * Exit status of a command that failed with `code`: 2 for a usage error (as analyze), 3
+ * when the control plane cannot be reached (so that a script can wait and retry, and
+ * tell that from a rejected change), 1 for everything else.
+ */
+function exitStatusOf(code: Code): number {
+  if (code === 'TRELLIS_CLI_USAGE') return 2;
+  if (code === 'TRELLIS_CLI_CONTROL_PLANE_UNREACHABLE') return 3;
+  return 1;
 }

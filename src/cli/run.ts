@@ -59,7 +59,7 @@ async function register(url: string, body: object): Promise<Registration> {
   try {
     res = await fetch(`${url}/v1/registrations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   } catch (err) {
-    throw new TrellisError('TRELLIS_RUN_CONTROL_PLANE_UNREACHABLE', `cannot reach the control plane at ${url} (${(err as Error).message}): start the mesh with "trellis up", or pass --control-plane`);
+    throw new TrellisError('TRELLIS_CLI_CONTROL_PLANE_UNREACHABLE', `cannot reach the control plane at ${url} (${(err as Error).message}): start the mesh with "trellis up", or pass --control-plane`);
   }
   const answer = (await res.json().catch(() => ({}))) as { id?: string; ttlMs?: number; error?: { message?: string } };
   if (res.status !== 201 || answer.id === undefined) {

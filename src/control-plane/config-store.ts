@@ -9,7 +9,10 @@
  *   the previous version of the resource it names (kind, namespace, name), if any;
  * - a removed file removes its resources.
  * When two files define the same resource, the one later in path order wins, and the
- * store reports the duplicate.
+ * store reports the duplicate. Files under `applied/` (written by `trellis apply` through
+ * the admin API) come after all others: applying a resource replaces the user's own
+ * definition, as `kubectl apply` replaces what is in the cluster, and that is recorded as
+ * an override rather than reported as a duplicate.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
@@ -18,6 +21,10 @@ import { listConfigFiles } from '../api/files.js';
 import { type Finding, finding } from '../api/finding.js';
 import { loadText, type LoadOptions } from '../api/load.js';
 import { type AnyResource, keyOf, refOf } from '../api/resource.js';
+import { readYaml, type YamlDocument } from '../api/yaml-source.js';
+
+/** The folder of the config directory that the admin API's `PUT /v1/config` writes. */
+export const APPLIED_DIR = 'applied';
 
 export interface FileStatus {
   /** Path relative to the config directory, with `/`. */
@@ -36,6 +43,8 @@ export interface StoreSnapshot {
   readonly files: readonly FileStatus[];
   /** Findings about the set (duplicates across files). */
   readonly findings: readonly Finding[];
+  /** Keys of applied resources that hide a definition in the user's own files, with that definition. */
+  readonly overrides: ReadonlyMap<string, AnyResource>;
 }
 
 interface FileState {
@@ -51,7 +60,13 @@ export class ConfigStore {
   readonly #options: LoadOptions;
   readonly #files = new Map<string, FileState>();
   readonly #listeners = new Set<() => void>();
-  #snapshot: StoreSnapshot = { version: 0, resources: [], files: [], findings: [] };
+  /**
+   * The text each resource was loaded from, so its YAML can be shown as written (the
+   * resource itself is in domain form: hosts resolved, durations in ms). A resource
+   * carried over from an earlier version of its file keeps that version's text.
+   */
+  readonly #texts = new WeakMap<AnyResource, string>();
+  #snapshot: StoreSnapshot = { version: 0, resources: [], files: [], findings: [], overrides: new Map() };
 
   constructor(dir: string, options: LoadOptions = {}) {
     this.#dir = dir;
@@ -60,6 +75,25 @@ export class ConfigStore {
 
   snapshot(): StoreSnapshot {
     return this.#snapshot;
+  }
+
+  /**
+   * The YAML document a served resource was loaded from, as plain data (`apiVersion`,
+   * `kind`, `metadata`, `spec` as the user wrote them), or undefined for a resource this
+   * store did not load. Parses the file's text again: pass the same `parsed` map for a
+   * run of resources so that each file is parsed once.
+   */
+  documentOf(resource: AnyResource, parsed: Map<string, readonly YamlDocument[]> = new Map()): Record<string, unknown> | undefined {
+    const text = this.#texts.get(resource);
+    if (text === undefined) return undefined;
+    let documents = parsed.get(text);
+    if (documents === undefined) {
+      documents = readYaml(text, resource.source.file).documents;
+      parsed.set(text, documents);
+    }
+    const doc = documents.find((d) => d.position.line === resource.source.line);
+    const value = doc?.value;
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
   }
 
   /** Calls `onChange` after every rescan that changed the served resources or statuses. */
@@ -107,6 +141,7 @@ export class ConfigStore {
     const result = loadText(text, name, this.#options);
     const errors = result.findings.filter((f) => f.severity === 'error');
     const previous = new Map((prev?.resources ?? []).map((r) => [keyOf(r), r]));
+    for (const r of result.resources) this.#texts.set(r, text);
     let resources: AnyResource[] = [...result.resources];
     const servingPrevious: string[] = [];
     if (errors.some((f) => f.code === 'TRELLIS_CONFIG_YAML_SYNTAX')) {
@@ -129,14 +164,18 @@ export class ConfigStore {
   }
 
   #publish(): void {
-    const names = [...this.#files.keys()].sort();
+    const names = [...this.#files.keys()].sort(byPrecedence);
     const byKey = new Map<string, AnyResource>();
     const findings: Finding[] = [];
+    const overrides = new Map<string, AnyResource>();
     for (const name of names) {
       for (const r of (this.#files.get(name) as FileState).resources) {
         const key = keyOf(r);
         const other = byKey.get(key);
-        if (other !== undefined) {
+        if (other !== undefined && isApplied(name) && !isApplied(other.source.file)) {
+          overrides.set(key, other);
+          byKey.delete(key);
+        } else if (other !== undefined) {
           findings.push(finding('TRELLIS_ANALYZE_DUPLICATE_RESOURCE',
             `${key} is also defined in ${other.source.file}; the definition in ${r.source.file} is served`,
             { file: r.source.file, line: r.source.line, resource: refOf(r) }));
@@ -150,9 +189,20 @@ export class ConfigStore {
       resources: [...byKey.values()],
       files: names.map((n) => (this.#files.get(n) as FileState).status),
       findings,
+      overrides,
     };
     for (const listener of [...this.#listeners]) listener();
   }
+}
+
+/** True for a file (relative to the config directory) that `trellis apply` wrote. */
+export function isApplied(file: string): boolean {
+  return file.startsWith(`${APPLIED_DIR}/`);
+}
+
+/** Path order, except that applied files come last (so they win). */
+function byPrecedence(a: string, b: string): number {
+  return Number(isApplied(a)) - Number(isApplied(b)) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 function statSafe(path: string): { mtimeMs: number; size: number } | undefined {

@@ -8,6 +8,7 @@ import { AggregateRegistry } from '../registry/aggregate.js';
 import { ConfigRegistry } from '../registry/config-source.js';
 import { RegistrationRegistry } from '../registry/registration-source.js';
 import { AdminServer } from './admin/server.js';
+import { AppliedConfig } from './applied-config.js';
 import { ConfigStore } from './config-store.js';
 import { Debouncer } from './debounce.js';
 import { DirWatcher } from './dir-watcher.js';
@@ -31,6 +32,8 @@ export const DEFAULT_ADMIN_PORT = 15014;
 
 export class ControlPlane {
   readonly store: ConfigStore;
+  /** Configuration applied at run time (`trellis apply`), stored under `<configDir>/applied/`. */
+  readonly applied: AppliedConfig;
   readonly registrations: RegistrationRegistry;
   readonly registry: AggregateRegistry;
   readonly xds: XdsServer;
@@ -51,6 +54,7 @@ export class ControlPlane {
     this.#log = options.log;
     this.meshConfig = { ...DEFAULT_MESH_CONFIG, ...options.mesh };
     this.store = new ConfigStore(options.configDir, { domain: this.meshConfig.domain, keepPositions: false });
+    this.applied = new AppliedConfig({ configDir: options.configDir, store: this.store, domain: this.meshConfig.domain, rescan: () => this.#rescan() });
     this.#configRegistry = new ConfigRegistry({ domain: this.meshConfig.domain });
     this.registrations = new RegistrationRegistry(options.registrationTtlMs === undefined ? {} : { ttlMs: options.registrationTtlMs });
     this.registry = new AggregateRegistry([this.#configRegistry, this.registrations]);

@@ -27,9 +27,11 @@ export const CODES = {
   TRELLIS_REGISTRY_INVALID_OPTION: code('error', 'A registry setting is not valid (for example a registration TTL that is not a positive duration).'),
   TRELLIS_XDS_UNKNOWN_TYPE: code('error', 'An xDS type URL is not one of the Envoy API types Trellis loads (a bug in the caller).'),
   TRELLIS_CORE_INVALID_SPIFFE_ID: code('error', 'A SPIFFE identity is not of the form spiffe://<trust-domain>/ns/<ns>/sa/<sa>.'),
+  TRELLIS_CLI_NO_RESOURCES: code('error', 'The files given to apply or delete hold no resource the mesh reads.'),
+  TRELLIS_CLI_CONTROL_PLANE_UNREACHABLE: code('error', 'The control plane cannot be reached at the URL the command uses.'),
+  TRELLIS_CLI_CONTROL_PLANE_ERROR: code('error', 'The control plane answered in a way the command does not understand (another program on its port, or a different version).'),
 
   // trellis run / up: the local mesh.
-  TRELLIS_RUN_CONTROL_PLANE_UNREACHABLE: code('error', 'trellis run cannot reach the control plane\'s admin API: start the mesh (trellis up) or pass --control-plane.'),
   TRELLIS_RUN_REGISTRATION_FAILED: code('error', 'The control plane refused the workload\'s registration; the message gives its reason.'),
   TRELLIS_RUN_COMMAND_FAILED: code('error', 'The application command could not be started (not found, not executable).'),
   TRELLIS_UP_INVALID_WORKLOADS: code('error', 'The mesh directory\'s workloads.yaml is not valid; the message gives the file, line and field.'),
@@ -40,6 +42,10 @@ export const CODES = {
   TRELLIS_ADMIN_BAD_REQUEST: code('error', 'An admin API request is malformed (missing parameter, body not JSON, body too large).'),
   TRELLIS_ADMIN_PROXY_NOT_FOUND: code('error', 'No connected proxy has the requested id.'),
   TRELLIS_ADMIN_INTERNAL: code('error', 'The admin API failed unexpectedly (a bug: please report it).'),
+  TRELLIS_ADMIN_CONFIG_INVALID: code('error', 'Configuration sent to PUT /v1/config has errors; the response lists them, and nothing was stored.'),
+  TRELLIS_ADMIN_CONFIG_NOT_FOUND: code('error', 'No served resource has this kind, namespace and name.'),
+  TRELLIS_ADMIN_CONFIG_NOT_APPLIED: code('error', 'The resource comes from a file of the configuration directory, not from trellis apply; change that file instead.'),
+  TRELLIS_ADMIN_CONFIG_STORAGE: code('error', 'Applied configuration cannot be written to (or removed from) the configuration directory.'),
   TRELLIS_REGISTRATION_INVALID: code('error', 'A workload registration is not valid; the response lists each field error.'),
   TRELLIS_REGISTRATION_NOT_FOUND: code('error', 'No live registration has this id (it expired or was removed): register again.'),
 

@@ -1,6 +1,6 @@
 /** The config store: last good version per resource, file removal, duplicates across files. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -68,5 +68,32 @@ describe('ConfigStore', () => {
     unlinkSync(join(dir, 'a.yaml'));
     store.rescan();
     assert.equal(store.snapshot().resources.length, 0);
+  });
+});
+
+describe('ConfigStore: applied files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-store-applied-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('lets a file under applied/ win over the user\'s own definition, as an override rather than a duplicate', () => {
+    writeFileSync(join(dir, 'z.yaml'), dr('reviews', 'RANDOM'));
+    mkdirSync(join(dir, 'applied'), { recursive: true });
+    writeFileSync(join(dir, 'applied/destinationrule.default.reviews.yaml'), dr('reviews', 'LEAST_REQUEST'));
+    const store = new ConfigStore(dir);
+    store.rescan();
+    assert.equal(lbOf(store, 'reviews'), 'LEAST_REQUEST', 'applied wins although "applied/" sorts before "z.yaml"');
+    assert.deepEqual(store.snapshot().findings, []);
+    assert.equal(store.snapshot().overrides.get('DestinationRule/default/reviews')?.source.file, 'z.yaml');
+  });
+
+  it('gives each served resource\'s document as written, also while an invalid file keeps serving its last good version', () => {
+    writeFileSync(join(dir, 'z.yaml'), `# comment\n${dr('ratings', 'RANDOM')}---\n${dr('details', 'RANDOM')}`);
+    const store = new ConfigStore(dir, { keepPositions: false });
+    store.rescan();
+    const details = () => store.snapshot().resources.find((r) => r.metadata.name === 'details');
+    assert.deepEqual(store.documentOf(details() as never)?.spec, { host: 'details', trafficPolicy: { loadBalancer: { simple: 'RANDOM' } } });
+    writeFileSync(join(dir, 'z.yaml'), `${dr('ratings', 'RANDOM')}---\n${dr('details', 'FASTEST')}`);
+    store.rescan();
+    assert.deepEqual(store.documentOf(details() as never)?.spec, { host: 'details', trafficPolicy: { loadBalancer: { simple: 'RANDOM' } } }, 'the text of the version served');
   });
 });

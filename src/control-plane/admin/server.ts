@@ -1,36 +1,29 @@
 /**
  * The control plane's admin HTTP API (JSON; documented in docs/control-plane.md):
  * health, debug views of the registry, configuration, per-proxy sync state and config
- * dumps, and the run-time registration endpoints that `trellis run` uses.
+ * dumps, the run-time registration endpoints that `trellis run` uses, and the
+ * configuration endpoints of `trellis apply`, `delete` and `get` (config-api.ts).
  * Not on a hot path: plain `node:http`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Code } from '../../core/codes.js';
+import { isTrellisError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { endpointsOf } from '../../registry/endpoints.js';
 import { formatLocality } from '../../registry/model.js';
 import type { ControlPlane } from '../control-plane.js';
 import { untranslatedUses } from '../translate/coverage.js';
 import { formatPath } from '../../api/schema/path.js';
+import { configRoutes } from './config-api.js';
+import { error, readJson, type Reply, type Route } from './http.js';
 
 /** Registration bodies are small; refuse anything larger. */
 const MAX_BODY_BYTES = 64 * 1024;
-
-type Handler = (req: IncomingMessage, url: URL, params: string[]) => Promise<Reply> | Reply;
-interface Reply {
-  readonly status: number;
-  readonly body?: unknown;
-}
-
-function error(status: number, code: Code, message: string): Reply {
-  return { status, body: { error: { code, message } } };
-}
 
 export class AdminServer {
   readonly #cp: ControlPlane;
   readonly #log: Logger;
   readonly #server: Server;
-  readonly #routes: readonly [string, RegExp, Handler][];
+  readonly #routes: readonly Route[];
 
   constructor(cp: ControlPlane, log: Logger) {
     this.#cp = cp;
@@ -46,6 +39,7 @@ export class AdminServer {
       ['POST', /^\/v1\/registrations\/([^/]+)\/heartbeat$/, (req, _url, [id]) => this.#heartbeat(req, id as string)],
       ['DELETE', /^\/v1\/registrations\/([^/]+)$/, (_req, _url, [id]) =>
         this.#cp.registrations.deregister(decodeURIComponent(id as string)) ? { status: 204 } : error(404, 'TRELLIS_REGISTRATION_NOT_FOUND', `no registration "${id}"`)],
+      ...configRoutes(this.#cp),
     ];
     this.#server = createServer((req, res) => void this.#handle(req, res));
   }
@@ -82,7 +76,8 @@ export class AdminServer {
         reply = await handler(req, url, m.slice(1));
       } catch (err) {
         this.#log.error('admin request failed', { path: url.pathname, err });
-        reply = error(500, 'TRELLIS_ADMIN_INTERNAL', err instanceof Error ? err.message : String(err));
+        // A coded error (the config directory is not writable) tells the user what to do; anything else is a bug.
+        reply = isTrellisError(err) ? error(500, err.code, err.message) : error(500, 'TRELLIS_ADMIN_INTERNAL', err instanceof Error ? err.message : String(err));
       }
       break;
     }
@@ -138,7 +133,7 @@ export class AdminServer {
   }
 
   async #register(req: IncomingMessage): Promise<Reply> {
-    const body = await readJson(req);
+    const body = await readJson(req, MAX_BODY_BYTES);
     if (!body.ok) return error(400, 'TRELLIS_ADMIN_BAD_REQUEST', body.error);
     const result = this.#cp.registrations.register(body.value as never);
     if (!result.ok) return { status: 400, body: { error: { code: 'TRELLIS_REGISTRATION_INVALID', message: 'the registration is not valid', fields: result.errors } } };
@@ -147,26 +142,9 @@ export class AdminServer {
 
   async #heartbeat(req: IncomingMessage, rawId: string): Promise<Reply> {
     const id = decodeURIComponent(rawId);
-    const body = await readJson(req);
+    const body = await readJson(req, MAX_BODY_BYTES);
     const healthy = body.ok && typeof (body.value as { healthy?: unknown })?.healthy === 'boolean' ? (body.value as { healthy: boolean }).healthy : undefined;
     const alive = this.#cp.registrations.heartbeat(id, healthy === undefined ? {} : { healthy });
     return alive ? { status: 200, body: { id } } : error(404, 'TRELLIS_REGISTRATION_NOT_FOUND', `no live registration "${id}": register again`);
-  }
-}
-
-async function readJson(req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; error: string }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return { ok: false, error: `request body is larger than ${MAX_BODY_BYTES} bytes` };
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') return { ok: true, value: {} };
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch (err) {
-    return { ok: false, error: `request body is not JSON: ${err instanceof Error ? err.message : String(err)}` };
   }
 }

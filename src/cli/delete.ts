@@ -1,0 +1,109 @@
+/**
+ * `trellis delete -f <file|dir>...`: removes from the running mesh the applied resources
+ * that the files name (kind, namespace, name — the rest of each document is not read,
+ * as with `kubectl delete -f`). Resources that come from the control plane's own
+ * configuration files are not applied ones, and are refused with the file to edit.
+ */
+import { readFileSync } from 'node:fs';
+import { isPlainObject } from '../api/schema/schema.js';
+import { listConfigFiles } from '../api/files.js';
+import type { Finding } from '../api/finding.js';
+import { KINDS, isKind } from '../api/kinds.js';
+import { readYaml } from '../api/yaml-source.js';
+import { isDns1123Label } from '../api/common.js';
+import { TrellisError } from '../core/errors.js';
+import { printFindings } from './apply.js';
+import { type Command, parseFlags } from './command.js';
+import { CONTROL_PLANE_FLAG, CONTROL_PLANE_USAGE, ControlPlaneClient, type ResourceRef, answerError, controlPlaneUrl, errorOf, refPath } from './control-plane-client.js';
+
+const USAGE = `Usage: trellis delete -f <file|dir> [-f <file|dir>...] [flags]
+
+Deletes from the running mesh the resources that the files name (by kind, namespace
+and name), as trellis apply applied them. Resources defined in the control plane's own
+configuration files are not deleted: edit those files instead.
+
+Flags:
+  -f, --filename PATH          File or directory naming the resources (repeatable; required)
+  -n, --namespace NAME         Namespace of resources that name none (default "default")
+      --ignore-not-found       A resource that does not exist is not an error
+${CONTROL_PLANE_USAGE}
+  -h, --help                   Show this help
+
+Exit status: 0 all deleted, 1 some not deleted (not found, not applied, control plane
+error, unreadable file), 2 usage error, 3 control plane not reachable.
+`;
+
+export const deleteCommand: Command = {
+  summary: 'Delete applied configuration from the running mesh',
+  usage: USAGE,
+  async run(args, io) {
+    const { values, positionals } = parseFlags(args, {
+      filename: { type: 'string', short: 'f', multiple: true },
+      namespace: { type: 'string', short: 'n', default: 'default' },
+      'ignore-not-found': { type: 'boolean', default: false },
+      ...CONTROL_PLANE_FLAG,
+      help: { type: 'boolean', short: 'h', default: false },
+    }, USAGE);
+    if (values.help === true) {
+      io.stdout.write(USAGE);
+      return 0;
+    }
+    const paths = values.filename ?? [];
+    if (paths.length === 0 || positionals.length > 0) throw new TrellisError('TRELLIS_CLI_USAGE', `name the files with -f\n\n${USAGE}`);
+    if (!isDns1123Label(values.namespace as string)) throw new TrellisError('TRELLIS_CLI_USAGE', `--namespace must be a DNS-1123 label (got "${values.namespace}")`);
+    const client = new ControlPlaneClient(controlPlaneUrl(values['control-plane']));
+    const { refs, findings } = refsIn(paths, values.namespace as string);
+    if (findings.length > 0) {
+      printFindings(io, findings);
+      io.stderr.write('Nothing was deleted.\n');
+      return 1;
+    }
+    if (refs.length === 0) throw new TrellisError('TRELLIS_CLI_NO_RESOURCES', `no resource the mesh reads in ${paths.join(', ')}; nothing was deleted`);
+    let failed = 0;
+    for (const r of refs) {
+      const answer = await client.request('DELETE', refPath(r));
+      const code = errorOf(answer)?.code;
+      if (answer.status === 200) {
+        const restored = answer.body.restored as { file: string; line: number } | null;
+        io.stdout.write(`${r.kind.toLowerCase()}/${r.name} deleted${restored === null ? '' : ` (the definition in ${restored.file}:${restored.line} serves again)`}\n`);
+      } else if (code === 'TRELLIS_ADMIN_CONFIG_NOT_FOUND' && values['ignore-not-found'] === true) {
+        continue;
+      } else if (code === 'TRELLIS_ADMIN_CONFIG_NOT_FOUND' || code === 'TRELLIS_ADMIN_CONFIG_NOT_APPLIED') {
+        io.stderr.write(`trellis delete: ${errorOf(answer)?.message} [${code}]\n`);
+        failed++;
+      } else {
+        throw answerError(answer);
+      }
+    }
+    return failed === 0 ? 0 : 1;
+  },
+};
+
+/** The mesh resources the files name; documents of other kinds are passed over, as nothing applied them. */
+function refsIn(paths: readonly string[], defaultNamespace: string): { refs: ResourceRef[]; findings: Finding[] } {
+  const refs: ResourceRef[] = [];
+  const findings: Finding[] = [];
+  for (const file of listConfigFiles(paths)) {
+    const yaml = readYaml(readText(file), file);
+    findings.push(...yaml.findings);
+    for (const doc of yaml.documents) {
+      const v = doc.value;
+      if (!isPlainObject(v) || typeof v.kind !== 'string' || typeof v.apiVersion !== 'string' || !isPlainObject(v.metadata)) continue;
+      const group = v.apiVersion.includes('/') ? v.apiVersion.slice(0, v.apiVersion.lastIndexOf('/')) : '';
+      if (!isKind(v.kind) || KINDS[v.kind].group !== group) continue; // e.g. a Knative Service
+      const { name, namespace } = v.metadata;
+      if (typeof name !== 'string' || name === '') continue;
+      const ns = !KINDS[v.kind].namespaced ? '' : typeof namespace === 'string' && namespace !== '' ? namespace : defaultNamespace;
+      refs.push({ kind: v.kind, namespace: ns, name });
+    }
+  }
+  return { refs, findings };
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new TrellisError('TRELLIS_CLI_PATH_NOT_FOUND', `cannot read "${file}": ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
