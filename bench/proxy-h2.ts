@@ -90,11 +90,14 @@ async function main(): Promise<void> {
     }
     const base = median(targets[0]?.runs.map((x) => x.rps) ?? []);
     const baseCpu = median(targets[0]?.cpuUs ?? []);
-    console.log(table([['through', 'median req/s', 'vs nginx', 'runs', 'CPU µs/req (median)', 'nginx CPU / this CPU'],
+    const nginxRuns = targets[0]?.runs ?? [];
+    console.log(table([['through', 'median req/s', 'vs nginx', 'vs nginx, same round (median)', 'runs', 'CPU µs/req (median)', 'nginx CPU / this CPU'],
       ...targets.map((t) => {
         const rps = median(t.runs.map((x) => x.rps));
         const cpu = median(t.cpuUs);
-        return [t.name, Math.round(rps), (rps / base).toFixed(3), t.runs.map((x) => x.rps).join(' '), cpu.toFixed(1), (baseCpu / cpu).toFixed(3)];
+        // Each round's ratio: both measured within seconds, under the same load from elsewhere.
+        const paired = median(t.runs.map((x, i) => x.rps / (nginxRuns[i]?.rps ?? NaN)));
+        return [t.name, Math.round(rps), (rps / base).toFixed(3), paired.toFixed(3), t.runs.map((x) => x.rps).join(' '), cpu.toFixed(1), (baseCpu / cpu).toFixed(3)];
       })]));
   } finally {
     for (const s of sidecars) await s.proc.stop();

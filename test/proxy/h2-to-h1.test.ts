@@ -52,7 +52,8 @@ interface Backend {
 }
 
 /**
- * `/chunked`: a chunked body with an `x-checksum` trailer; `/cut`: a head promising 100,000
+ * `/chunked`: a chunked body with an `x-checksum` trailer; `/repeated`: two `ETag` and
+ * two `x-multi` fields; `/cut`: a head promising 100,000
  * bytes, 10 of them, then the connection closes; `/hints`: 103 Early Hints, then 200;
  * `/slow-upload`: stops reading the request body until `held.resume()`, then answers
  * its size and SHA-256 (unless the test answered through `heldResponse` first); anything
@@ -87,6 +88,10 @@ async function startBackend(): Promise<Backend> {
       } else if (req.url === '/cut') {
         res.writeHead(200, { 'content-length': '100000' });
         res.write('0123456789', () => req.socket.destroy());
+      } else if (req.url === '/repeated') {
+        res.setHeader('etag', ['"first"', '"second"']);
+        res.setHeader('x-multi', ['1', '2']);
+        res.end('repeated');
       } else if (req.url === '/hints') {
         res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
         res.end('hinted');
@@ -235,6 +240,14 @@ describe('HTTP/2 clients to an HTTP/1.1 cluster', { timeout: 60_000 }, () => {
     assert.equal(sized.body, 'sized');
     assert.equal(sized.headers['content-length'], '5');
     assert.equal(sized.headers['transfer-encoding'], undefined);
+  });
+
+  it('passes a field repeated by the upstream on as HTTP/2 allows: once for single-value fields, all values for others', async () => {
+    const r = await h2request(session, { ':method': 'GET', ':path': '/repeated', ':authority': PLAIN });
+    assert.equal(r.headers[':status'], 200);
+    assert.equal(r.headers.etag, '"first"');
+    assert.equal(r.headers['x-multi'], '1, 2');
+    assert.equal(r.body, 'repeated');
   });
 
   it('passes 103 Early Hints on as informational headers', async () => {

@@ -194,7 +194,14 @@ export function respond(ex: H2Exchange, headers: OutgoingHttpHeaders, endStream:
   ex.status = Number(headers[':status']);
   if (endStream) ex.complete = true;
   if (trailers) down.on('wantTrailers', onDownWantTrailers);
-  down.respond(headers, { endStream, waitForTrailers: trailers });
+  try {
+    down.respond(headers, { endStream, waitForTrailers: trailers });
+  } catch {
+    // Fields Node refuses to send (h2Object drops the ones known to be refused): this
+    // response fails (Envoy's UPE: the upstream's response cannot be passed on), not the process.
+    resetDown(ex, 'UPE');
+    return false;
+  }
   return true;
 }
 

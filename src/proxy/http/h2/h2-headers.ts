@@ -48,8 +48,23 @@ export function flatFromObject(headers: IncomingHttpHeaders): string[] {
 }
 
 /**
- * A flat list as an HTTP/2 header object (repeated names as arrays), without
- * connection-specific fields; `te` kept only as `trailers` (RFC 9113 §8.2.2).
+ * Fields `node:http2` allows once per header block: it throws for a repeated one
+ * (ERR_HTTP2_HEADER_SINGLE_VALUE; Node's `kSingleValueHeaders`). An HTTP/1.1 upstream may
+ * well repeat one (two `Date` or `ETag` lines); the first is kept.
+ */
+const SINGLE_VALUE: ReadonlySet<string> = new Set([
+  'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age',
+  'authorization', 'content-encoding', 'content-language', 'content-length', 'content-location', 'content-md5',
+  'content-range', 'content-type', 'date', 'dnt', 'etag', 'expires', 'from', 'host', 'if-match',
+  'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since', 'last-modified', 'location',
+  'max-forwards', 'proxy-authorization', 'range', 'referer', 'retry-after', 'tk', 'upgrade-insecure-requests',
+  'user-agent', 'x-content-type-options',
+]);
+
+/**
+ * A flat list as an HTTP/2 header object (repeated names as arrays, except the fields
+ * that HTTP/2 in Node allows once: their first value), without connection-specific
+ * fields; `te` kept only as `trailers` (RFC 9113 §8.2.2).
  */
 export function h2Object(flat: readonly string[], into: OutgoingHttpHeaders): OutgoingHttpHeaders {
   for (let i = 0; i < flat.length; i += 2) {
@@ -59,6 +74,7 @@ export function h2Object(flat: readonly string[], into: OutgoingHttpHeaders): Ou
     if (name === 'te' && value.toLowerCase() !== 'trailers') continue;
     const prev = into[name];
     if (prev === undefined) into[name] = value;
+    else if (SINGLE_VALUE.has(name)) continue;
     else if (Array.isArray(prev)) prev.push(value);
     else into[name] = [String(prev), value];
   }

@@ -214,11 +214,19 @@ function headBytes(ex: H2Exchange, up: UpstreamConnection, chunk: Buffer): void 
   if (head.status < 200) {
     // An interim response (100 Continue, 103 Early Hints) goes on as HTTP/2 informational
     // headers; the final one follows on the same connection.
-    if (!ex.down.headersSent && !ex.down.destroyed) ex.down.additionalHeaders(h2Object(stripHopByHop(head.headers, head.connectionTokens), { ':status': head.status }));
+    if (!ex.down.headersSent && !ex.down.destroyed) informational(ex, head);
     if (head.headBytes < buf.length) headBytes(ex, up, buf.subarray(head.headBytes));
     return;
   }
   startResponse(ex, up, head, buf);
+}
+
+function informational(ex: H2Exchange, head: ResponseHead): void {
+  try {
+    ex.down.additionalHeaders(h2Object(stripHopByHop(head.headers, head.connectionTokens), { ':status': head.status }));
+  } catch {
+    // Fields Node refuses to send: the interim response is dropped, the final one still comes.
+  }
 }
 
 /** The final response head (`head`, at the start of `buf`): the HTTP/2 response starts, with as much of the body as came with it. */
