@@ -81,24 +81,38 @@ async function deregister(url: string, id: string): Promise<void> {
   await fetch(`${url}/v1/registrations/${encodeURIComponent(id)}`, { method: 'DELETE' }).catch(() => undefined);
 }
 
-/** How long an application may take to start listening before it is registered anyway. */
+/** How long an application may take to start listening; one that never does is not registered. */
 const READY_TIMEOUT_MS = 60_000;
 const READY_PROBE_INTERVAL_MS = 50;
 
-/** Resolves once 127.0.0.1:`port` accepts a connection (probed every 50 ms), or after `timeoutMs`. */
-function listening(port: number, timeoutMs: number): Promise<void> {
+/**
+ * Resolves true once 127.0.0.1:`port` accepts a connection (probed every 50 ms); false
+ * after `timeoutMs`, or as soon as `gone` settles (the application exited: stop probing).
+ */
+function listening(port: number, timeoutMs: number, gone: Promise<unknown>): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
   return new Promise((resolve) => {
+    const stop = (): void => {
+      stopped = true;
+      clearTimeout(timer);
+      resolve(false);
+    };
+    void gone.then(stop, stop);
     const probe = (): void => {
+      if (stopped) return;
       const s = connect({ host: '127.0.0.1', port });
       s.once('connect', () => {
         s.destroy();
-        resolve();
+        stopped = true;
+        resolve(true);
       });
       s.once('error', () => {
         s.destroy();
-        if (performance.now() >= deadline) resolve();
-        else setTimeout(probe, READY_PROBE_INTERVAL_MS);
+        if (stopped) return;
+        if (performance.now() >= deadline) stop();
+        else timer = setTimeout(probe, READY_PROBE_INTERVAL_MS);
       });
     };
     probe();
@@ -199,7 +213,7 @@ export const runCommand: Command = {
       });
       // Registered (and so sent traffic) only once the application accepts connections:
       // a readiness check, as Kubernetes would make before adding the endpoint.
-      if (await Promise.race([listening(appPort, READY_TIMEOUT_MS).then(() => true), exited.then(() => false)])) {
+      if (await listening(appPort, READY_TIMEOUT_MS, exited)) {
         registration = await register(url, { name, namespace, serviceAccount, labels, address, ports: {} });
         const reg = registration;
         beat = setInterval(heartbeat, Math.max(500, Math.floor(reg.ttlMs / 3)), url, reg.id, log);
