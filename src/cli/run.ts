@@ -202,6 +202,12 @@ export const runCommand: Command = {
       const env = { ...process.env, HTTP_PROXY: outbound, http_proxy: outbound, PORT: String(appPort), TRELLIS_WORKLOAD: name, TRELLIS_NAMESPACE: namespace, TRELLIS_MESH_ADDRESS: address };
       const app = spawn(cmd, cmdArgs, { stdio: 'inherit', env });
       child = app;
+      // Started by trellis up, whose end closes our stdin: stop with it, even if it was
+      // killed outright and could not tell us (the application would be left running).
+      if (process.env.TRELLIS_UP_CHILD === '1') {
+        process.stdin.once('end', () => void app.kill('SIGTERM'));
+        process.stdin.resume();
+      }
       const forward = (signal: NodeJS.Signals) => (): void => void app.kill(signal);
       const onInt = forward('SIGINT');
       const onTerm = forward('SIGTERM');

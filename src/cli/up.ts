@@ -91,7 +91,8 @@ function startReplicas(mesh: MeshDeclaration, dir: string, cp: ControlPlane, log
     const labels = Object.entries(w.labels).map(([k, v]) => `${k}=${v}`).join(',');
     const args = [BIN, 'run', '--name', w.name, '--namespace', w.namespace, '--service-account', w.serviceAccount, '--labels', labels, '--port', String(port),
       '--control-plane', `http://127.0.0.1:${cp.adminPort}`, '--xds', `127.0.0.1:${cp.xdsPort}`, '--log-level', level, '--', ...w.command];
-    const proc = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, ...w.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // stdin stays open and unused: when this process ends, however, the workload sees it close and stops.
+    const proc = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, ...w.env, TRELLIS_UP_CHILD: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
     prefixLines(proc.stdout, label, io.stdout);
     prefixLines(proc.stderr, label, io.stderr);
     const exited = new Promise<void>((done) => proc.once('exit', (code, signal) => {
