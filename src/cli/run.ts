@@ -81,6 +81,8 @@ async function deregister(url: string, id: string): Promise<void> {
   await fetch(`${url}/v1/registrations/${encodeURIComponent(id)}`, { method: 'DELETE' }).catch(() => undefined);
 }
 
+/** How long the sidecar drains once its application has exited. */
+const LOCAL_DRAIN_MS = 1_000;
 /** How long an application may take to start listening; one that never does is not registered. */
 const READY_TIMEOUT_MS = 60_000;
 const READY_PROBE_INTERVAL_MS = 50;
@@ -191,7 +193,8 @@ export const runCommand: Command = {
     const stop = async (): Promise<void> => {
       if (beat !== undefined) clearInterval(beat);
       if (registration !== undefined) await deregister(url, registration.id);
-      await proxy.close();
+      // The application is gone: the sidecar has nothing left to finish for long.
+      await proxy.close(LOCAL_DRAIN_MS);
     };
     try {
       // The application starts once its sidecar has a complete configuration: the outbound

@@ -82,6 +82,15 @@ export class ControlPlane {
     return true;
   }
 
+  /**
+   * After a configuration change: pushes it now (skipping the debounce) and resolves once
+   * every proxy has acknowledged it (`whenSettled`), or false after `timeoutMs`.
+   */
+  whenChangePushed(timeoutMs: number): Promise<boolean> {
+    this.#debouncer.flush();
+    return this.whenSettled(timeoutMs);
+  }
+
   /** Resolves once `settled` (checked on every acknowledgement), or false after `timeoutMs`. */
   whenSettled(timeoutMs: number): Promise<boolean> {
     return new Promise((resolve) => {

@@ -204,8 +204,9 @@ export class Proxy {
     for (const s of all) if (!s.destroyed) s.destroy();
   }
 
-  async close(): Promise<void> {
-    await this.drain();
+  /** Drains (at most `drainMs`, Istio's 5 s by default), then stops everything. */
+  async close(drainMs = DRAIN_TIMEOUT_MS): Promise<void> {
+    await this.drain(drainMs);
     await this.xds.close();
     for (const l of this.#listeners.values()) for (const s of l.dispatch.connections) s.destroy();
     this.#listeners.clear();

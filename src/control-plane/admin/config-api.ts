@@ -38,7 +38,11 @@ async function apply(cp: ControlPlane, req: IncomingMessage, query: URLSearchPar
   const body = await readText(req, MAX_CONFIG_BODY_BYTES);
   if (!body.ok) return error(400, 'TRELLIS_ADMIN_BAD_REQUEST', body.error);
   const outcome = cp.applied.apply(body.value, source, namespace);
-  if (outcome.ok) return { status: 200, body: { resources: outcome.resources, findings: outcome.findings.map(findingJson) } };
+  if (outcome.ok) {
+    // Answer once every connected proxy has the change, so that what the user tries next sees it.
+    const settled = await cp.whenChangePushed(SETTLE_TIMEOUT_MS);
+    return { status: 200, body: { resources: outcome.resources, findings: outcome.findings.map(findingJson), settled } };
+  }
   const findings = outcome.findings.map(findingJson);
   if (outcome.reason === 'empty') {
     return error(400, 'TRELLIS_ADMIN_BAD_REQUEST', `${source} holds no resource the mesh reads; nothing was applied`, { findings });
@@ -47,10 +51,16 @@ async function apply(cp: ControlPlane, req: IncomingMessage, query: URLSearchPar
   return error(400, 'TRELLIS_ADMIN_CONFIG_INVALID', `${source}: ${errors} error${errors === 1 ? '' : 's'}; nothing was applied`, { findings });
 }
 
-function remove(cp: ControlPlane, kind: AnyResource['kind'], namespace: string, name: string): Reply {
+/** How long apply and delete wait for the proxies to acknowledge the change before answering anyway. */
+const SETTLE_TIMEOUT_MS = 5_000;
+
+async function remove(cp: ControlPlane, kind: AnyResource['kind'], namespace: string, name: string): Promise<Reply> {
   const ref = `${kind} ${namespace === '' ? '' : `${namespace}/`}${name}`;
   const outcome = cp.applied.delete(kind, namespace, name);
-  if (outcome.ok) return { status: 200, body: { kind, namespace, name, file: outcome.file, restored: outcome.restored ?? null } };
+  if (outcome.ok) {
+    const settled = await cp.whenChangePushed(SETTLE_TIMEOUT_MS);
+    return { status: 200, body: { kind, namespace, name, file: outcome.file, restored: outcome.restored ?? null, settled } };
+  }
   if (outcome.reason === 'not-found') return error(404, 'TRELLIS_ADMIN_CONFIG_NOT_FOUND', `${ref} does not exist`);
   return error(409, 'TRELLIS_ADMIN_CONFIG_NOT_APPLIED',
     `${ref} is defined in ${outcome.file} (line ${outcome.line}), not applied with trellis apply; remove it from that file instead`,
@@ -78,7 +88,7 @@ function getOne(cp: ControlPlane, kind: AnyResource['kind'], namespace: string, 
 }
 
 /** `/v1/config/<kind>/<namespace>/<name>`, or `/v1/config/<kind>/<name>` for a kind without namespaces. */
-function withRef(params: string[], then: (kind: AnyResource['kind'], namespace: string, name: string) => Reply): Reply {
+function withRef(params: string[], then: (kind: AnyResource['kind'], namespace: string, name: string) => Reply | Promise<Reply>): Reply | Promise<Reply> {
   const [rawKind, first, second] = params.map((p) => (p === undefined ? undefined : decodeURIComponent(p)));
   const kind = kindNamed(rawKind ?? '');
   if (kind === undefined) return error(404, 'TRELLIS_ADMIN_CONFIG_NOT_FOUND', `unknown kind "${rawKind}"`);
