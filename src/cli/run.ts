@@ -121,6 +121,15 @@ function listening(port: number, timeoutMs: number, gone: Promise<unknown>): Pro
   });
 }
 
+/** Resolves when `child` has exited (or failed to start). */
+function exitedSettled(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    child.once('exit', () => resolve());
+    child.once('error', () => resolve());
+  });
+}
+
 function configComplete(s: RuntimeSnapshot): boolean {
   const outbound = s.listeners.get('virtualOutbound');
   if (outbound === undefined) return false;
@@ -210,6 +219,8 @@ export const runCommand: Command = {
       if (process.env.TRELLIS_UP_CHILD === '1') {
         process.stdin.once('end', () => void app.kill('SIGTERM'));
         process.stdin.resume();
+        // Reading stdin keeps the process alive: stop once the application is gone.
+        void exitedSettled(app).then(() => process.stdin.destroy());
       }
       const forward = (signal: NodeJS.Signals) => (): void => void app.kill(signal);
       const onInt = forward('SIGINT');
