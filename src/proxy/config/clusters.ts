@@ -6,7 +6,7 @@
  * `address:port`, and each cluster's resilience state (outlier detector, circuit
  * breaker, retry budget) by cluster name; both survive rebuilds.
  */
-import protobuf from 'protobufjs';
+import { lengthDelimitedFields, protoField, varintField } from './wire.js';
 import type { Cluster__Output } from '../../xds/generated/envoy/config/cluster/v3/Cluster.js';
 import type { ClusterLoadAssignment__Output } from '../../xds/generated/envoy/config/endpoint/v3/ClusterLoadAssignment.js';
 import { H2EndpointPool, UNLIMITED_STREAMS } from '../upstream/h2-pool.js';
@@ -91,16 +91,6 @@ export interface ClusterRuntime {
 export function serviceOfCluster(cluster: string): string {
   const parts = cluster.split('|');
   return parts.length === 4 && parts[3] !== '' ? (parts[3] as string) : 'unknown';
-}
-
-/**
- * A field of a decoded `google.protobuf.Value`/`Struct`: grpc-js (proto-loader, keepCase)
- * spells them `string_value`, protobufjs `stringValue`; read either.
- */
-function protoField(v: unknown, snake: string, camel: string): unknown {
-  if (v === null || typeof v !== 'object') return undefined;
-  const o = v as Record<string, unknown>;
-  return o[snake] ?? o[camel];
 }
 
 /** Reads `istio.services[0].host` from cluster metadata. */
@@ -222,37 +212,18 @@ function fromObject(o: Record<string, unknown>): ProtocolOptions {
 
 /** The same fields, read with protobufjs's wire reader; see fromObject. */
 function fromBytes(bytes: Uint8Array): ProtocolOptions {
-  const top = fields(bytes);
+  const top = lengthDelimitedFields(bytes);
   const explicit = top.get(3); // explicit_http_config
   const config = explicit ?? top.get(4); // use_downstream_protocol_config
   if (config === undefined) return HTTP1;
-  const h2 = fields(config).get(2); // http2_protocol_options
-  const wrapper = h2 === undefined ? undefined : fields(h2).get(2); // max_concurrent_streams (UInt32Value)
-  let max = 0;
-  if (wrapper !== undefined) {
-    const r = protobuf.Reader.create(wrapper);
-    while (r.pos < r.len) {
-      const tag = r.uint32();
-      if (tag === 0x08) max = r.uint32();
-      else r.skipType(tag & 7);
-    }
-  }
+  const h2 = lengthDelimitedFields(config).get(2); // http2_protocol_options
+  const wrapper = h2 === undefined ? undefined : lengthDelimitedFields(h2).get(2); // max_concurrent_streams (UInt32Value)
+  const max = wrapper === undefined ? 0 : varintField(wrapper, 1);
   const maxConcurrentStreams = max > 0 ? max : UNLIMITED_STREAMS;
   if (explicit !== undefined) return h2 === undefined ? HTTP1 : { protocol: 'http2', maxConcurrentStreams };
   return { protocol: 'downstream', maxConcurrentStreams };
 }
 
-/** The length-delimited fields of a message by number (the last one wins, as in proto3); others skipped. */
-function fields(bytes: Uint8Array): Map<number, Uint8Array> {
-  const out = new Map<number, Uint8Array>();
-  const r = protobuf.Reader.create(bytes);
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    if ((tag & 7) === 2) out.set(tag >>> 3, r.bytes());
-    else r.skipType(tag & 7);
-  }
-  return out;
-}
 
 
 export function endpointsOf(cla: ClusterLoadAssignment__Output | null | undefined): Endpoint[] {

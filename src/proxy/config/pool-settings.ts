@@ -11,7 +11,7 @@
  * those Trellis loads), so the bytes are read with protobufjs's wire reader, as
  * `protocolOptionsOf` in clusters.ts does.
  */
-import protobuf from 'protobufjs';
+import { lengthDelimitedFields, varintField } from './wire.js';
 import type { Cluster__Output } from '../../xds/generated/envoy/config/cluster/v3/Cluster.js';
 import { durationMs } from '../../xds/duration.js';
 
@@ -63,7 +63,7 @@ function fromAny(any: Record<string, unknown>): CommonHttp {
   if ('@type' in any) return fromObject(any.common_http_protocol_options as Obj);
   const raw = any.value;
   const bytes = typeof raw === 'string' ? Buffer.from(raw, 'base64') : raw instanceof Uint8Array ? raw : new Uint8Array(0);
-  const common = lengthDelimited(bytes).get(1); // HttpProtocolOptions.common_http_protocol_options
+  const common = lengthDelimitedFields(bytes).get(1); // HttpProtocolOptions.common_http_protocol_options
   return common === undefined ? fromObject(undefined) : fromBytes(common);
 }
 
@@ -80,7 +80,7 @@ function fromObject(o: Obj): CommonHttp {
 
 /** core.v3.HttpProtocolOptions bytes: idle_timeout = 1, max_connection_duration = 3, max_requests_per_connection = 6. */
 function fromBytes(bytes: Uint8Array): CommonHttp {
-  const f = lengthDelimited(bytes);
+  const f = lengthDelimitedFields(bytes);
   const idle = f.get(1);
   const duration = f.get(3);
   const max = f.get(6);
@@ -97,26 +97,3 @@ function durationBytesMs(bytes: Uint8Array): number {
   return varintField(bytes, 1) * 1000 + Math.round(varintField(bytes, 2) / 1e6);
 }
 
-/** The varint field `number` of a message (0 when absent; the last one wins). */
-function varintField(bytes: Uint8Array, number: number): number {
-  const r = protobuf.Reader.create(bytes);
-  let out = 0;
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    if (tag === number << 3) out = r.uint32();
-    else r.skipType(tag & 7);
-  }
-  return out;
-}
-
-/** The length-delimited fields of a message by number (the last one wins); others skipped. */
-function lengthDelimited(bytes: Uint8Array): Map<number, Uint8Array> {
-  const out = new Map<number, Uint8Array>();
-  const r = protobuf.Reader.create(bytes);
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    if ((tag & 7) === 2) out.set(tag >>> 3, r.bytes());
-    else r.skipType(tag & 7);
-  }
-  return out;
-}

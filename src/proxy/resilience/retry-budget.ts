@@ -13,6 +13,7 @@
  * increment, a retry a comparison and an increment; the clock is read per call
  * (`performance.now()` is cheap), never a timer.
  */
+import { protoField } from '../config/wire.js';
 
 export interface RetryBudgetSettings {
   readonly ratio: number;
@@ -88,8 +89,7 @@ export class RetryBudget {
 export function retryBudgetSettings(struct: unknown): RetryBudgetSettings {
   const fields = (struct as { fields?: Record<string, unknown> } | null | undefined)?.fields;
   const num = (k: string, fallback: number): number => {
-    const v = fields?.[k] as { number_value?: unknown; numberValue?: unknown } | undefined;
-    const n = Number(v?.number_value ?? v?.numberValue);
+    const n = Number(protoField(fields?.[k], 'number_value', 'numberValue'));
     return Number.isFinite(n) && n >= 0 ? n : fallback;
   };
   return {
