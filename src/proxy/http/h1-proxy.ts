@@ -327,7 +327,7 @@ function startForwarding(ex: Exchange, d: ForwardDecision, info: RequestInfo): v
   ex.hash = d.hash;
   if (ex.retry !== null || ex.mirrorHeaders !== null) ex.replay = [];
   d.cluster.retryBudget.request();
-  const timeoutMs = exchangeTimeoutMs(d.action, headerOf(info.headers, 'grpc-timeout'));
+  const timeoutMs = exchangeTimeoutMs(d.action, info.headers);
   if (timeoutMs > 0) ex.timer = setTimeout(onExchangeTimeout, timeoutMs, ex);
   if (d.delayMs > 0) {
     ex.flags = 'DI';

@@ -7,6 +7,7 @@
  */
 import type { ClusterRuntime } from '../config/clusters.js';
 import type { ForwardAction } from '../routing/route-action.js';
+import { headerOf } from '../http/router.js';
 import type { Endpoint } from '../upstream/lb/types.js';
 import { backoffMs, isRetriable, type RetryPolicy, type TryOutcome } from './retry-policy.js';
 
@@ -72,9 +73,10 @@ export function grpcTimeoutMs(value: string | undefined): number | undefined {
  * route that honours `grpc-timeout`, the client's deadline instead, capped by the
  * route's `grpc_timeout_header_max` when that is not 0 (Envoy's max_stream_duration).
  */
-export function exchangeTimeoutMs(action: ForwardAction, grpcTimeout: string | undefined): number {
+export function exchangeTimeoutMs(action: ForwardAction, headers: readonly string[]): number {
   if (action.grpcTimeoutMaxMs !== null) {
-    const deadline = grpcTimeoutMs(grpcTimeout);
+    // Only routes that honour it pay for looking the header up.
+    const deadline = grpcTimeoutMs(headerOf(headers, 'grpc-timeout'));
     if (deadline !== undefined) return action.grpcTimeoutMaxMs > 0 ? Math.min(deadline, action.grpcTimeoutMaxMs) : deadline;
   }
   return action.timeoutMs;
