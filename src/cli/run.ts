@@ -121,15 +121,6 @@ function listening(port: number, timeoutMs: number, gone: Promise<unknown>): Pro
   });
 }
 
-/** Resolves when `child` has exited (or failed to start). */
-function exitedSettled(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    child.once('exit', () => resolve());
-    child.once('error', () => resolve());
-  });
-}
-
 function configComplete(s: RuntimeSnapshot): boolean {
   const outbound = s.listeners.get('virtualOutbound');
   if (outbound === undefined) return false;
@@ -216,12 +207,6 @@ export const runCommand: Command = {
       child = app;
       // Started by trellis up, whose end closes our stdin: stop with it, even if it was
       // killed outright and could not tell us (the application would be left running).
-      if (process.env.TRELLIS_UP_CHILD === '1') {
-        process.stdin.once('end', () => void app.kill('SIGTERM'));
-        process.stdin.resume();
-        // Reading stdin keeps the process alive: stop once the application is gone.
-        void exitedSettled(app).then(() => process.stdin.destroy());
-      }
       const forward = (signal: NodeJS.Signals) => (): void => void app.kill(signal);
       const onInt = forward('SIGINT');
       const onTerm = forward('SIGTERM');
@@ -231,6 +216,13 @@ export const runCommand: Command = {
         app.once('error', (err) => reject(new TrellisError('TRELLIS_RUN_COMMAND_FAILED', `cannot start "${cmd}": ${err.message}`)));
         app.once('exit', (c, s) => resolve([c, s]));
       });
+      if (process.env.TRELLIS_UP_CHILD === '1') {
+        process.stdin.once('end', () => void app.kill('SIGTERM'));
+        process.stdin.resume();
+        // Reading stdin keeps the process alive: stop once the application is gone.
+        const stopReading = (): void => void process.stdin.destroy();
+        exited.then(stopReading, stopReading);
+      }
       // Registered (and so sent traffic) only once the application accepts connections:
       // a readiness check, as Kubernetes would make before adding the endpoint.
       if (await listening(appPort, READY_TIMEOUT_MS, exited)) {

@@ -31,15 +31,14 @@ export interface PeerWorkload {
 
 export const PEER_ID_HEADER = 'x-envoy-peer-metadata-id';
 export const PEER_METADATA_HEADER = 'x-envoy-peer-metadata';
-const DEFAULT_CLUSTER = DEFAULT_CLUSTER_ID;
 const CACHE_LIMIT = 1024;
 
 /** Reads `name;namespace;canonical-service;canonical-revision;cluster`; null when malformed. */
 export function peerFromWorkloadMetadata(value: string): PeerWorkload | null {
   const parts = value.split(';');
   if (parts.length < 4 || parts[0] === '' || parts[1] === '') return null;
-  const [workload = '', namespace = '', app = '', version = '', cluster = DEFAULT_CLUSTER] = parts;
-  return { key: value, workload, namespace, app: app || workload, version: version || 'latest', cluster: cluster || DEFAULT_CLUSTER };
+  const [workload = '', namespace = '', app = '', version = '', cluster = DEFAULT_CLUSTER_ID] = parts;
+  return { key: value, workload, namespace, app: app || workload, version: version || 'latest', cluster: cluster || DEFAULT_CLUSTER_ID };
 }
 
 // ---- the metadata exchange headers ----
@@ -56,7 +55,7 @@ export interface SelfDescription {
 export function peerHeaders(self: SelfDescription): readonly string[] {
   const { app, version } = canonicalOf(self.labels, self.workload);
   const labels: Record<string, string> = { ...self.labels, 'service.istio.io/canonical-name': app, 'service.istio.io/canonical-revision': version };
-  const struct = encodeStruct({ NAME: self.name, NAMESPACE: self.namespace, WORKLOAD_NAME: self.workload, CLUSTER_ID: DEFAULT_CLUSTER, LABELS: labels });
+  const struct = encodeStruct({ NAME: self.name, NAMESPACE: self.namespace, WORKLOAD_NAME: self.workload, CLUSTER_ID: DEFAULT_CLUSTER_ID, LABELS: labels });
   return [PEER_ID_HEADER, `sidecar~0.0.0.0~${self.name}.${self.namespace}~${self.namespace}.svc.cluster.local`, PEER_METADATA_HEADER, struct.toString('base64')];
 }
 
@@ -94,7 +93,7 @@ function peerFromStruct(base64: string): PeerWorkload | null {
   const namespace = str('NAMESPACE');
   if (workload === '' || namespace === '') return null;
   const { app, version } = canonicalOf(labels, workload);
-  const cluster = str('CLUSTER_ID') || DEFAULT_CLUSTER;
+  const cluster = str('CLUSTER_ID') || DEFAULT_CLUSTER_ID;
   return { key: `${workload};${namespace};${app};${version};${cluster}`, workload, namespace, app, version, cluster };
 }
 
