@@ -18,7 +18,8 @@ import { drainH2Connection, H2Listener } from './http/h2/h2-server.js';
 import { sniffConnection, type SniffHandlers } from './http/h2/h2-sniff.js';
 import { originalDestination } from './listener/fast-accept.js';
 import { serveTcpConnection } from './tcp/tcp-proxy.js';
-import { type ClientHelloInfo, inspectClientHello } from './tls/client-hello.js';
+import { peekFirstBytes } from './first-bytes.js';
+import { type ClientHelloInfo, type HelloResult, inspectClientHello } from './tls/client-hello.js';
 
 /** Envoy's default listener_filters_timeout: a client that sends no ClientHello by then is closed. */
 export const HELLO_TIMEOUT_MS = 15_000;
@@ -98,61 +99,22 @@ function view(ctx: ListenContext): PortView {
   return { ctx, http: { connections: ctx.connections, h1: (socket) => serveConnection(socket, ctx), h2: (socket) => h2.accept(socket) } };
 }
 
-const kHello = Symbol('trellis.hello');
-
-interface HelloState {
+interface HelloContext {
   readonly dispatch: ListenerDispatch;
   readonly listener: ListenerRuntime;
   readonly port: number;
-  buf: Buffer | null;
-  readonly timer: NodeJS.Timeout;
 }
-
-type HelloSocket = Socket & { [kHello]?: HelloState };
 
 /** Reads until the ClientHello (or the first bytes of a non-TLS protocol) is in, then routes. */
 function readHello(socket: Socket, dispatch: ListenerDispatch, listener: ListenerRuntime, port: number): void {
-  const s = socket as HelloSocket;
-  dispatch.connections.add(socket);
-  s[kHello] = { dispatch, listener, port, buf: null, timer: setTimeout(onHelloTimeout, HELLO_TIMEOUT_MS, s) };
-  s.on('data', onHelloData);
-  s.on('close', onHelloClose);
-  s.on('error', noop);
+  peekFirstBytes(socket, { dispatch, listener, port }, dispatch.connections, helloOrMore, routeByHello, HELLO_TIMEOUT_MS);
 }
 
-function noop(): void {}
-
-function onHelloData(this: HelloSocket, chunk: Buffer): void {
-  const st = this[kHello] as HelloState;
-  const buf = st.buf === null ? chunk : Buffer.concat([st.buf, chunk]);
+function helloOrMore(buf: Buffer): HelloResult | undefined {
   const r = inspectClientHello(buf);
-  if (r.kind === 'incomplete') {
-    st.buf = buf;
-    return;
-  }
-  this.pause(); // before the 'data' listener goes, or the next chunk is lost
-  endHello(this, st);
-  this.unshift(buf);
-  st.dispatch.route(this, st.listener, st.port, r.kind === 'tls' ? r.hello : undefined);
+  return r.kind === 'incomplete' ? undefined : r;
 }
 
-function endHello(s: HelloSocket, st: HelloState): void {
-  clearTimeout(st.timer);
-  s.removeListener('data', onHelloData);
-  s.removeListener('close', onHelloClose);
-  s.removeListener('error', noop);
-  s[kHello] = undefined;
-  st.dispatch.connections.delete(s);
-}
-
-function onHelloClose(this: HelloSocket): void {
-  const st = this[kHello];
-  if (st !== undefined) endHello(this, st);
-}
-
-function onHelloTimeout(s: HelloSocket): void {
-  const st = s[kHello];
-  if (st === undefined) return;
-  endHello(s, st);
-  s.destroy();
+function routeByHello(c: HelloContext, socket: Socket, r: HelloResult): void {
+  c.dispatch.route(socket, c.listener, c.port, r.kind === 'tls' ? r.hello : undefined);
 }

@@ -6,6 +6,7 @@
  * `unshift`, so the engine that takes the socket reads the stream from its start.
  */
 import type { Socket } from 'node:net';
+import { peekFirstBytes } from '../../first-bytes.js';
 
 /** The HTTP/2 client connection preface. */
 export const H2_PREFACE: Buffer = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -33,49 +34,17 @@ export interface SniffHandlers {
   h2(socket: Socket): void;
 }
 
-const kSniff = Symbol('trellis.sniff');
-
-interface SniffState {
-  readonly handlers: SniffHandlers;
-  buf: Buffer | null;
-}
-
-type SniffSocket = Socket & { [kSniff]?: SniffState };
-
 /** Reads the first bytes of `socket` and gives it to `handlers.h1` or `handlers.h2`. */
 export function sniffConnection(socket: Socket, handlers: SniffHandlers): void {
-  (socket as SniffSocket)[kSniff] = { handlers, buf: null };
-  handlers.connections.add(socket);
-  socket.on('data', onFirstBytes);
-  socket.on('close', onEarlyClose);
-  socket.on('error', noop);
+  peekFirstBytes(socket, handlers, handlers.connections, sniffPreface, handOver);
 }
 
-function noop(): void {}
-
-function onFirstBytes(this: SniffSocket, chunk: Buffer): void {
-  const state = this[kSniff] as SniffState;
-  const buf = state.buf === null ? chunk : Buffer.concat([state.buf, chunk]);
-  const kind = sniffPreface(buf);
-  if (kind === undefined) {
-    state.buf = buf;
-    return;
-  }
-  this.pause(); // before the last 'data' listener goes, or the next chunk is lost
-  this.removeListener('data', onFirstBytes);
-  this.removeListener('close', onEarlyClose);
-  this.removeListener('error', noop);
-  this[kSniff] = undefined;
-  this.unshift(buf);
+function handOver(handlers: SniffHandlers, socket: Socket, kind: Sniffed): void {
   if (kind === SNIFFED.h2) {
     // node:http2 reads what is buffered on the socket when it takes the connection.
-    state.handlers.h2(this);
+    handlers.h2(socket);
   } else {
-    state.handlers.h1(this);
-    this.resume();
+    handlers.h1(socket);
+    socket.resume();
   }
-}
-
-function onEarlyClose(this: SniffSocket): void {
-  this[kSniff]?.handlers.connections.delete(this);
 }

@@ -1,0 +1,74 @@
+/**
+ * Deciding what a new connection is from its first bytes — the HTTP/2 client preface,
+ * a TLS ClientHello — before any engine takes it: bytes are read until `inspect` can
+ * tell, then the socket is paused, the bytes are put back (`unshift`) so the engine
+ * reads the stream from its start, and `done` gets the socket. One state object per
+ * connection, module-level handlers (no closures per connection).
+ */
+import type { Socket } from 'node:net';
+
+const kPeek = Symbol('trellis.first-bytes');
+
+interface PeekState<C, T> {
+  readonly context: C;
+  readonly connections: Set<Socket>;
+  readonly inspect: (buf: Buffer) => T | undefined;
+  readonly done: (context: C, socket: Socket, result: T) => void;
+  buf: Buffer | null;
+  timer: NodeJS.Timeout | null;
+}
+
+type PeekSocket = Socket & { [kPeek]?: PeekState<unknown, unknown> };
+
+/**
+ * Reads `socket`'s first bytes until `inspect` returns a result (undefined: need more),
+ * then calls `done(context, socket, result)` with the socket paused and the bytes
+ * unshifted. The socket is in `connections` while it waits (so draining sees it). A
+ * client that sends nothing decisive within `timeoutMs` (0: no limit) is closed.
+ */
+export function peekFirstBytes<C, T>(socket: Socket, context: C, connections: Set<Socket>, inspect: (buf: Buffer) => T | undefined, done: (context: C, socket: Socket, result: T) => void, timeoutMs = 0): void {
+  const state: PeekState<C, T> = { context, connections, inspect, done, buf: null, timer: null };
+  if (timeoutMs > 0) state.timer = setTimeout(onTimeout, timeoutMs, socket);
+  (socket as PeekSocket)[kPeek] = state as PeekState<unknown, unknown>;
+  connections.add(socket);
+  socket.on('data', onData);
+  socket.on('close', onClose);
+  socket.on('error', noop);
+}
+
+function noop(): void {}
+
+function onData(this: PeekSocket, chunk: Buffer): void {
+  const st = this[kPeek] as PeekState<unknown, unknown>;
+  const buf = st.buf === null ? chunk : Buffer.concat([st.buf, chunk]);
+  const result = st.inspect(buf);
+  if (result === undefined) {
+    st.buf = buf;
+    return;
+  }
+  this.pause(); // before the 'data' listener goes, or the next chunk is lost
+  stop(this, st);
+  this.unshift(buf);
+  st.done(st.context, this, result);
+}
+
+function stop(s: PeekSocket, st: PeekState<unknown, unknown>): void {
+  if (st.timer !== null) clearTimeout(st.timer);
+  s.removeListener('data', onData);
+  s.removeListener('close', onClose);
+  s.removeListener('error', noop);
+  s[kPeek] = undefined;
+  st.connections.delete(s);
+}
+
+function onClose(this: PeekSocket): void {
+  const st = this[kPeek];
+  if (st !== undefined) stop(this, st);
+}
+
+function onTimeout(s: PeekSocket): void {
+  const st = s[kPeek];
+  if (st === undefined) return;
+  stop(s, st);
+  s.destroy();
+}
