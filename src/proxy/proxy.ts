@@ -91,6 +91,9 @@ export class Proxy {
   #admin: HttpServer | undefined;
   #stats: HttpServer | undefined;
   #ready = false;
+  #becameReady: () => void = () => undefined;
+  /** Settles once listeners and clusters have first been received (`ready`); never rejects. */
+  readonly whenReady = new Promise<void>((resolve) => (this.#becameReady = resolve));
   adminPort = 0;
   statsPort = 0;
 
@@ -228,7 +231,10 @@ export class Proxy {
   }
 
   #reconcile(snapshot: RuntimeSnapshot): void {
-    if (!this.#ready && this.xds.status().types[TYPE_URLS.LISTENER]?.version && this.xds.status().types[TYPE_URLS.CLUSTER]?.version) this.#ready = true;
+    if (!this.#ready && this.xds.status().types[TYPE_URLS.LISTENER]?.version && this.xds.status().types[TYPE_URLS.CLUSTER]?.version) {
+      this.#ready = true;
+      this.#becameReady();
+    }
     const wanted = new Map<string, ListenerPlace>();
     for (const [name, l] of snapshot.listeners) {
       const place = this.#placeOf(name, l.address, l.port, l.direction);

@@ -12,14 +12,28 @@ const TIMEOUT_MS = 20_000;
  * In a fresh node: apply the flags for `argv`, then allocate 40 MB of objects that stay
  * alive (as loading the xDS protos does) and print the young generation's size in KiB.
  */
-function youngGenerationKiB(argv: readonly string[]): Promise<number> {
+function youngGenerationKiB(argv: readonly string[], loaded = false): Promise<number> {
   const module = join(ROOT, 'dist/src/cli/v8-flags.js');
+  // Then, when `loaded`: the proxy is serving (allowYoungGenerationGrowth), and 2 GB of
+  // short-lived objects go through, in event-loop turns as requests do, a few thousand
+  // staying alive at a time (requests in flight).
   const script = `
-    const { applyV8Flags } = await import(${JSON.stringify(module)});
+    const { allowYoungGenerationGrowth, applyV8Flags } = await import(${JSON.stringify(module)});
     applyV8Flags(${JSON.stringify(argv)});
     const { getHeapSpaceStatistics } = await import('node:v8');
     const kept = [];
     for (let i = 0; i < 500_000; i++) kept.push({ i, s: 'x' + i, a: [i] });
+    if (${loaded}) {
+      allowYoungGenerationGrowth();
+      const inFlight = [];
+      for (let turn = 0; turn < 200; turn++) {
+        for (let i = 0; i < 100_000; i++) {
+          inFlight.push({ i, s: 'y' + i, a: [i, turn] });
+          if (inFlight.length > 5_000) inFlight.shift();
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
     const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
     console.log(Math.round(young.space_size / 1024), kept.length);`;
   return new Promise((resolve, reject) => {
@@ -52,5 +66,11 @@ describe('V8 flags of the trellis executable', { timeout: TIMEOUT_MS }, () => {
     const [proxy, other] = await Promise.all([youngGenerationKiB(['proxy']), youngGenerationKiB(['control-plane'])]);
     assert.ok(proxy <= 2048, `proxy: young generation ${proxy} KiB`);
     assert.ok(other > proxy, `control-plane: young generation ${other} KiB, proxy ${proxy} KiB`);
+  });
+
+  it('lets a serving proxy grow it once, to two 8 MiB semi-spaces, and no further', async () => {
+    const [loaded, other] = await Promise.all([youngGenerationKiB(['proxy'], true), youngGenerationKiB(['control-plane'], true)]);
+    assert.ok(loaded > 2048 && loaded <= 16_384, `loaded proxy: young generation ${loaded} KiB`);
+    assert.ok(other > 16_384, `control-plane under the same load: young generation ${other} KiB`);
   });
 });
