@@ -125,7 +125,15 @@ export class UpstreamState {
 
   /** The HTTP/1.1 connections to an endpoint, for requests that arrived over HTTP/1.1 or HTTP/2. */
   pool(address: string, port: number): EndpointPool {
-    const id = `${address}:${port}`;
+    return this.#pool(`${address}:${port}`, address, port);
+  }
+
+  /** `pool(e.address, e.port)` by the endpoint's id, without building the key per request. */
+  poolOf(e: Endpoint): EndpointPool {
+    return this.#pool(e.id, e.address, e.port);
+  }
+
+  #pool(id: string, address: string, port: number): EndpointPool {
     let p = this.#pools.get(id);
     if (p === undefined) {
       p = new EndpointPool(address, port);

@@ -345,7 +345,7 @@ function sendTry(ex: Exchange, endpoint: Endpoint | null): void {
   if (endpoint !== null) ex.tried.push(endpoint.id);
   const perTry = ex.retry?.perTryTimeoutMs ?? 0;
   if (perTry > 0) ex.tryTimer = setTimeout(onTryTimeout, perTry, ex);
-  const pool = endpoint === null ? ex.down.ctx.config.upstream.pool(d.address, d.port) : ex.down.ctx.config.upstream.pool(endpoint.address, endpoint.port);
+  const pool = endpoint === null ? ex.down.ctx.config.upstream.pool(d.address, d.port) : ex.down.ctx.config.upstream.poolOf(endpoint);
   attachUpstream(ex, pool, d.cluster.connectTimeoutMs);
 }
 

@@ -42,8 +42,25 @@ export function httpLabels(ctx: ListenContext, service: string, code: string, fl
   };
 }
 
-/** The series of a finished request; the key is cheap to build and cached series are reused. */
+/**
+ * The series of a finished request. Plain HTTP requests without response flags (nearly
+ * all of them) are found through `metrics.families` with no allocation; the others by a
+ * key string, and cached series are reused either way.
+ */
 export function httpSeries(ctx: ListenContext, service: string, status: number, flags: string, protocol: string, peer: PeerWorkload | null): HttpSeries {
+  if (flags !== '-' || protocol !== 'http') return keyedSeries(ctx, service, status, flags, protocol, peer);
+  const families = ctx.metrics.families;
+  const peerKey = peer === null ? '' : peer.key;
+  let byService = families.get(peerKey);
+  if (byService === undefined) families.set(peerKey, (byService = new Map()));
+  let family = byService.get(service);
+  if (family === undefined) byService.set(service, (family = { byStatus: new Map() }));
+  let series = family.byStatus.get(status);
+  if (series === undefined) family.byStatus.set(status, (series = keyedSeries(ctx, service, status, flags, protocol, peer)));
+  return series;
+}
+
+function keyedSeries(ctx: ListenContext, service: string, status: number, flags: string, protocol: string, peer: PeerWorkload | null): HttpSeries {
   const code = String(status);
   return ctx.metrics.http(peer === null ? `${protocol}|${service}|${code}|${flags}` : `${protocol}|${service}|${code}|${flags}|${peer.key}`, () => httpLabels(ctx, service, code, flags, protocol, peer));
 }

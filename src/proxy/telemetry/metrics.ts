@@ -76,8 +76,19 @@ function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
 
+/** The series of successful (flag-less) HTTP requests of one (peer, service), by status code. */
+export interface SeriesFamily {
+  readonly byStatus: Map<number, HttpSeries>;
+}
+
 export class MetricsRegistry {
   readonly #http = new Map<string, HttpSeries>();
+  /**
+   * Families by peer key ('' for none), then destination service: the per-request lookup
+   * for the common case (no response flags), three map reads without building a key
+   * (http-labels.ts).
+   */
+  readonly families = new Map<string, Map<string, SeriesFamily>>();
   readonly #tcp = new Map<string, TcpSeries>();
 
   tcp(key: string, labels: () => HttpLabels): TcpSeries {
