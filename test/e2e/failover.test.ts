@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../helpers.js';
+import { send } from './http-backends.js';
 import { Instance } from './instances.js';
 import { type Counts, LoadLoop } from './load-loop.js';
 import { Mesh, serviceYaml } from './mesh.js';
@@ -136,5 +137,87 @@ describe('locality failover through the sidecar', { timeout: 120_000 }, () => {
     const r = await runCli(['proxy', '--xds', '127.0.0.1:1', '--id', 'x', '--locality', 'a/b/c/d']);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /--locality takes region\/zone\/subzone/);
+  });
+});
+
+/**
+ * `retryRemoteLocalities`: the sidecar's own zone answers 503 to everything and the only
+ * other instance is in region2. Outlier detection is on (so endpoints get priorities) but
+ * never ejects here (consecutive5xxErrors: 1000). Without the flag, as in Envoy, retries
+ * stay in the client's locality and the request fails; with it (Envoy's previous
+ * priorities, every 2 tries), the third try goes to region2.
+ */
+describe('retryRemoteLocalities through the sidecar', { timeout: 60_000 }, () => {
+  const REQUESTS = 20;
+  let mesh: Mesh;
+  let local: Instance;
+  let far: Instance;
+
+  const service = (name: string): string => `apiVersion: v1
+kind: Service
+metadata: {name: ${name}}
+spec: {selector: {app: geo2}, ports: [{name: http, port: 8080}]}
+`;
+  const rules = (name: string, remote: boolean): string => `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ${name}}
+spec:
+  host: ${name}
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 1000, interval: 10s, baseEjectionTime: 30s}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ${name}}
+spec:
+  hosts: [${name}]
+  http:
+  - route: [{destination: {host: ${name}}}]
+    retries: {attempts: 2, retryOn: 5xx, retryRemoteLocalities: ${remote}}
+`;
+  const entry = (name: string, port: number, locality: string): string =>
+    `apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: ${name}}
+spec: {address: 127.0.0.1, ports: {http: ${port}}, labels: {app: geo2}, locality: ${locality}}
+`;
+
+  before(async () => {
+    local = await Instance.start('zone1', 'fail');
+    far = await Instance.start('region2');
+    const yaml = [service('stay'), service('spill'), entry('geo2-zone1', local.port, 'region1/zone1'), entry('geo2-region2', far.port, 'region2/zone3'), rules('stay', false), rules('spill', true)].join('---\n');
+    mesh = await Mesh.start({ yaml, locality: 'region1/zone1' });
+    await mesh.waitForEndpoints('stay', (e) => e.length === 2);
+    await mesh.waitForEndpoints('spill', (e) => e.length === 2);
+  });
+
+  after(async () => {
+    await mesh?.close();
+    await Promise.all([local, far].map((i) => i?.kill()));
+  });
+
+  async function outcomes(host: string): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < REQUESTS; i++) {
+      const r = await send(mesh.port, '/', { host: `${host}:8080` });
+      const key = `${r.status} ${r.headers['x-backend'] ?? '-'}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  it('keeps retries in the local zone without it, and sends the third try to region2 with it', async () => {
+    const priorities = Object.fromEntries((mesh.cluster('spill')?.endpoints ?? []).map((e) => [e.locality, e.priority]));
+    assert.deepEqual(priorities, { 'region1/zone1': 0, 'region2/zone3': 1 });
+    const localBefore = local.requests;
+    const stay = await outcomes('stay');
+    const stayTries = local.requests - localBefore;
+    console.log(`# without retryRemoteLocalities: ${JSON.stringify(Object.fromEntries(stay))}; zone1 got ${stayTries} tries`);
+    assert.deepEqual(Object.fromEntries(stay), { '503 zone1': REQUESTS });
+    assert.equal(stayTries, 3 * REQUESTS, 'every try (1 + 2 retries) in zone1');
+
+    const spill = await outcomes('spill');
+    console.log(`# with retryRemoteLocalities: ${JSON.stringify(Object.fromEntries(spill))}`);
+    assert.deepEqual(Object.fromEntries(spill), { '200 region2': REQUESTS });
   });
 });

@@ -35,7 +35,7 @@ const PREVIOUS_HOSTS = {
 
 /**
  * `retryRemoteLocalities`: retries move to the next priority (locality) every 2 attempts,
- * Istio's fixed `update_frequency` (PreviousPrioritiesConfig: update_frequency = 1).
+ * Istio's fixed `update_frequency` (PreviousPrioritiesConfig field 1 = 2).
  */
 const PREVIOUS_PRIORITIES = {
   name: 'envoy.retry_priorities.previous_priorities',

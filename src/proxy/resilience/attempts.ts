@@ -39,18 +39,57 @@ export function shouldRetry(policy: RetryPolicy | null, a: Attempts, outcome: Tr
  * a healthy untried endpoint is taken directly, so a retry really goes elsewhere.
  */
 export function nextEndpoint(cluster: ClusterRuntime, policy: RetryPolicy, a: Attempts, hash: number | undefined): Endpoint | undefined {
+  if (policy.priorityUpdateFrequency > 0 && a.tried.length >= policy.priorityUpdateFrequency) {
+    const elsewhere = untriedPriorityEndpoint(cluster, policy, a);
+    if (elsewhere !== undefined) return elsewhere;
+  }
   const picker = cluster.picker;
   let e = picker.pick({ hash });
   if (!policy.otherHosts || e === undefined) return e;
   for (let i = 1; i < policy.hostSelectionAttempts && a.tried.includes(e.id); i++) e = picker.pick({ hash }) ?? e;
   if (!a.tried.includes(e.id)) return e;
+  // Only within the priority the balancer chose: without a retry priority plugin, Envoy's
+  // retries stay in the priority load (the client's locality while it is healthy).
   const list = cluster.endpoints;
   const start = Math.floor(Math.random() * list.length);
   for (let i = 0; i < list.length; i++) {
     const c = list[(start + i) % list.length] as Endpoint;
-    if (c.healthy && !a.tried.includes(c.id)) return c;
+    if (c.priority === e.priority && usable(cluster, c) && !a.tried.includes(c.id)) return c;
   }
   return e;
+}
+
+function usable(cluster: ClusterRuntime, e: Endpoint): boolean {
+  return e.healthy && cluster.outlier?.ejected.has(e.id) !== true;
+}
+
+/**
+ * Envoy's previous_priorities retry priority: every `priorityUpdateFrequency` tries, the
+ * priorities of the hosts tried until then are excluded, and the retry goes to the
+ * highest remaining priority with usable hosts (an untried one first). Undefined when
+ * every priority is excluded: Envoy then falls back to the original priority load.
+ */
+function untriedPriorityEndpoint(cluster: ClusterRuntime, policy: RetryPolicy, a: Attempts): Endpoint | undefined {
+  const counted = a.tried.length - (a.tried.length % policy.priorityUpdateFrequency);
+  const excluded = new Set<number>();
+  for (const e of cluster.endpoints) {
+    const at = a.tried.indexOf(e.id);
+    if (at >= 0 && at < counted) excluded.add(e.priority);
+  }
+  let best: Endpoint[] = [];
+  let bestPriority = Infinity;
+  for (const e of cluster.endpoints) {
+    if (excluded.has(e.priority) || !usable(cluster, e) || e.priority > bestPriority) continue;
+    if (e.priority < bestPriority) {
+      bestPriority = e.priority;
+      best = [];
+    }
+    best.push(e);
+  }
+  if (best.length === 0) return undefined;
+  const untried = policy.otherHosts ? best.filter((e) => !a.tried.includes(e.id)) : best;
+  const from = untried.length > 0 ? untried : best;
+  return from[Math.floor(Math.random() * from.length)];
 }
 
 /** The wait before the next try. */

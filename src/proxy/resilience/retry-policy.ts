@@ -17,6 +17,7 @@
  *   once a body has started nothing is retried).
  */
 import { durationMs } from '../../xds/duration.js';
+import { varintField } from '../config/wire.js';
 import type { RetryPolicy__Output } from '../../xds/generated/envoy/config/route/v3/RetryPolicy.js';
 
 export const RETRY_ON = {
@@ -61,6 +62,13 @@ export interface RetryPolicy {
   readonly otherHosts: boolean;
   /** Picks made to find such a host before taking whatever comes (host_selection_retry_max_attempts). */
   readonly hostSelectionAttempts: number;
+  /**
+   * `envoy.retry_priorities.previous_priorities` (Istio's `retryRemoteLocalities`): every
+   * this many tries, the priorities (localities) tried so far are left out of the next
+   * picks, so retries move to the next locality; 0 = no such plugin (retries stay in the
+   * priorities the balancer uses).
+   */
+  readonly priorityUpdateFrequency: number;
 }
 
 /** How one try ended. */
@@ -93,7 +101,25 @@ export function compileRetryPolicy(p: RetryPolicy__Output | null | undefined): R
     backoffMaxMs: max,
     otherHosts: p.retry_host_predicate.some((h) => h.name === 'envoy.retry_host_predicates.previous_hosts'),
     hostSelectionAttempts: Math.max(1, Number(p.host_selection_retry_max_attempts ?? 1)),
+    priorityUpdateFrequency: priorityUpdateFrequency(p),
   };
+}
+
+const PREVIOUS_PRIORITIES = 'envoy.retry_priorities.previous_priorities';
+
+/**
+ * PreviousPrioritiesConfig.update_frequency (field 1, must be > 0); 0 without the plugin.
+ * The Any comes unpacked (`@type`) when its proto is loaded, otherwise as opaque bytes.
+ */
+function priorityUpdateFrequency(p: RetryPolicy__Output): number {
+  const rp = p.retry_priority;
+  if (rp == null || rp.name !== PREVIOUS_PRIORITIES) return 0;
+  const any = rp.typed_config as unknown as Record<string, unknown> | null | undefined;
+  let n = 0;
+  if (any != null && '@type' in any) n = Number(any.update_frequency ?? 0);
+  else if (any?.value instanceof Uint8Array) n = varintField(any.value, 1);
+  else if (typeof any?.value === 'string') n = varintField(Buffer.from(any.value, 'base64'), 1);
+  return Number.isInteger(n) && n > 0 ? n : 0;
 }
 
 /** Whether an outcome is retried under `policy` (the budget and attempt count aside). */
