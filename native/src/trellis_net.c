@@ -20,6 +20,9 @@
  *   originalDst(fd) -> { address, port } | null   null when the connection was not NATed
  *   peerName(fd) -> { address, port } | null      getpeername(), for callers that need it
  *   noDelay(fd) -> boolean | null                  TCP_NODELAY as the kernel has it (null: not TCP)
+ *   keepalive(fd, idleS, intervalS, probes) -> bool SO_KEEPALIVE on, with TCP_KEEPIDLE/KEEPINTVL/
+ *                                                  KEEPCNT where > 0 (0: the OS default); false on error
+ *   keepaliveOf(fd) -> [on, idleS, intervalS, probes] | null   as the kernel has them
  *   close(fd)
  * Errors from listen() are thrown with Node-style `code` values (EADDRINUSE, ...).
  */
@@ -424,6 +427,47 @@ static napi_value js_no_delay(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* Envoy's upstream_connection_options.tcp_keepalive; Node can set only SO_KEEPALIVE and the idle time. */
+static napi_value js_keepalive(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], result;
+  int fd, on = 1, ok = 1;
+  int32_t v[3] = {0, 0, 0};
+  NAPI_CALL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4 || !arg_fd(env, argv[0], &fd)) return NULL;
+  for (int i = 0; i < 3; i++) {
+    if (napi_get_value_int32(env, argv[i + 1], &v[i]) != napi_ok || v[i] < 0) {
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "keepalive settings must be non-negative integers");
+      return NULL;
+    }
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) != 0) ok = 0;
+  if (ok && v[0] > 0 && setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v[0], sizeof v[0]) != 0) ok = 0;
+  if (ok && v[1] > 0 && setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v[1], sizeof v[1]) != 0) ok = 0;
+  if (ok && v[2] > 0 && setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v[2], sizeof v[2]) != 0) ok = 0;
+  NAPI_CALL(napi_get_boolean(env, ok, &result));
+  return result;
+}
+
+static napi_value js_keepalive_of(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result, item;
+  int fd, v[4];
+  socklen_t len = sizeof(int);
+  NAPI_CALL(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || !arg_fd(env, argv[0], &fd)) return NULL;
+  if (getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v[0], &len) != 0 ||
+      getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v[1], &len) != 0 ||
+      getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v[2], &len) != 0 ||
+      getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v[3], &len) != 0) return null_value(env);
+  NAPI_CALL(napi_create_array_with_length(env, 4, &result));
+  for (uint32_t i = 0; i < 4; i++) {
+    NAPI_CALL(napi_create_int32(env, i == 0 ? (v[0] != 0) : v[i], &item));
+    NAPI_CALL(napi_set_element(env, result, i, item));
+  }
+  return result;
+}
+
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -443,6 +487,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"originalDst", NULL, js_original_dst, NULL, NULL, NULL, napi_enumerable, NULL},
     {"peerName", NULL, js_peer_name, NULL, NULL, NULL, napi_enumerable, NULL},
     {"noDelay", NULL, js_no_delay, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"keepalive", NULL, js_keepalive, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"keepaliveOf", NULL, js_keepalive_of, NULL, NULL, NULL, napi_enumerable, NULL},
     {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

@@ -16,7 +16,7 @@ import type { RequestInfo } from '../routing/route-table.js';
 import { httpSeries } from '../telemetry/http-labels.js';
 import { type PeerWorkload, takePeer } from '../telemetry/peer.js';
 import type { HttpSeries } from '../telemetry/metrics.js';
-import { type ConnectionHandlers, type EndpointPool, kConnection as kUp, type PooledSocket, type UpstreamConnection, useHandlers } from '../upstream/pool.js';
+import { configureConnection, connected, type ConnectionHandlers, type EndpointPool, kConnection as kUp, type PooledSocket, type UpstreamConnection, useHandlers } from '../upstream/pool.js';
 import type { Endpoint, EndpointState } from '../upstream/lb/types.js';
 import { exchangeTimeoutMs, nextEndpoint, retryDelayMs, shouldRetry } from '../resilience/attempts.js';
 import { mirrorRequest } from '../filters/mirror.js';
@@ -533,6 +533,7 @@ function attachUpstream(ex: Exchange, pool: EndpointPool, connectTimeoutMs: numb
       return;
     }
     up = pool.create();
+    configureConnection(up, ex.decision?.cluster.pool);
     if (breaker !== undefined) {
       up.breaker = breaker;
       up.onClosed = onLimitedConnectionClosed;
@@ -702,8 +703,7 @@ const UPSTREAM_HANDLERS: ConnectionHandlers = {
 };
 
 function onUpstreamConnect(this: UpstreamSocket): void {
-  const up = this[kUp] as UpstreamConnection;
-  up.connected = true;
+  connected(this[kUp] as UpstreamConnection);
   this.setTimeout(0);
 }
 

@@ -67,6 +67,8 @@ export interface TrellisNet {
   originalDst(fd: number): SocketAddress | null;
   peerName(fd: number): SocketAddress | null;
   noDelay(fd: number): boolean | null;
+  keepalive(fd: number, idleS: number, intervalS: number, probes: number): boolean;
+  keepaliveOf(fd: number): [number, number, number, number] | null;
   close(fd: number): void;
 }
 
@@ -202,8 +204,31 @@ function ignore(): void {}
  */
 export function originalDestination(socket: Socket): SocketAddress | undefined {
   if (addon === null) return undefined;
-  // `_handle.fd` is node:net's (undocumented, long-stable) view of the socket's fd.
-  const fd = (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
-  if (fd === undefined || fd < 0) return undefined;
+  const fd = fdOf(socket);
+  if (fd === undefined) return undefined;
   return addon.originalDst(fd) ?? undefined;
+}
+
+/** `_handle.fd`: node:net's (undocumented, long-stable) view of the socket's fd; undefined before it exists. */
+function fdOf(socket: Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
+  return fd === undefined || fd < 0 ? undefined : fd;
+}
+
+/**
+ * TCP keepalive on a connected socket, as Envoy's `tcp_keepalive` (0 in a field: the OS
+ * default). Node sets only SO_KEEPALIVE and the idle time; the interval and probe count
+ * need the native helper. Returns false when only Node's part could be applied.
+ */
+export function setTcpKeepalive(socket: Socket, idleS: number, intervalS: number, probes: number): boolean {
+  const fd = fdOf(socket);
+  if (addon !== null && fd !== undefined && addon.keepalive(fd, idleS, intervalS, probes)) return true;
+  socket.setKeepAlive(true, idleS * 1000);
+  return false;
+}
+
+/** [SO_KEEPALIVE on (1/0), TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT] as the kernel has them; null without the helper. */
+export function tcpKeepaliveOf(socket: Socket): [number, number, number, number] | null {
+  const fd = fdOf(socket);
+  return addon === null || fd === undefined ? null : addon.keepaliveOf(fd);
 }

@@ -20,6 +20,8 @@
  * and taken again far more often than any idle timeout passes.
  */
 import { connect, type Socket } from 'node:net';
+import type { PoolSettings, TcpKeepalive } from '../config/pool-settings.js';
+import { setTcpKeepalive } from '../listener/fast-accept.js';
 
 /** Envoy/Istio default upstream idle timeout: 1 hour. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
@@ -71,6 +73,11 @@ export class UpstreamConnection {
   /** While idle: when it was released (performance.now()) and how long it may stay idle (0: forever). */
   idleSince = 0;
   idleTimeoutMs = 0;
+  /** When it was opened, and how long it may be used from then (max_connection_duration; 0: forever). */
+  readonly openedAt = performance.now();
+  maxAgeMs = 0;
+  /** TCP keepalive to set once connected (tcp_keepalive), null for none. */
+  keepalive: TcpKeepalive | null = null;
   /**
    * The circuit breaker that admitted this connection (max_connections), and what to
    * call once it is closed, so a waiting request can have the freed slot; null when the
@@ -111,6 +118,11 @@ export class EndpointPool {
     while (this.#idle.length > 0) {
       const c = this.#idle.pop() as UpstreamConnection;
       if (c.dead || c.socket.destroyed) continue;
+      if (expired(c, performance.now())) {
+        c.dead = true;
+        c.socket.destroy();
+        continue;
+      }
       return c;
     }
     return null;
@@ -130,15 +142,17 @@ export class EndpointPool {
   /** Returns a healthy, finished connection for reuse; it closes after `idleTimeoutMs` unused (0: never). */
   release(c: UpstreamConnection, idleTimeoutMs = this.options.idleTimeoutMs): void {
     c.owner = null;
-    if (c.dead || c.socket.destroyed || this.#closed || this.#idle.length >= this.options.maxIdle || c.socket.isPaused()) {
+    const now = performance.now();
+    if (c.dead || c.socket.destroyed || this.#closed || this.#idle.length >= this.options.maxIdle || c.socket.isPaused() || expired(c, now)) {
       c.dead = true;
       c.socket.destroy();
       return;
     }
-    c.idleSince = performance.now();
+    c.idleSince = now;
     c.idleTimeoutMs = idleTimeoutMs;
     this.#idle.push(c);
-    if (idleTimeoutMs > 0 && this.#idleTimer === null) this.#idleTimer = setTimeout(sweepIdle, idleTimeoutMs, this).unref();
+    const wait = dueAt(c) - now;
+    if (wait !== Infinity && this.#idleTimer === null) this.#idleTimer = setTimeout(sweepIdle, Math.max(1, Math.ceil(wait)), this).unref();
   }
 
   /** Closes the idle connections whose timeout passed; waits for the next one to pass. */
@@ -149,7 +163,7 @@ export class EndpointPool {
     const idle = this.#idle;
     for (let i = 0; i < idle.length; ) {
       const c = idle[i] as UpstreamConnection;
-      const due = c.idleTimeoutMs > 0 ? c.idleSince + c.idleTimeoutMs : Infinity;
+      const due = dueAt(c);
       if (due <= now || c.dead || c.socket.destroyed) {
         idle.splice(i, 1);
         c.dead = true;
@@ -211,6 +225,32 @@ function noop(): void {}
 
 function sweepIdle(pool: EndpointPool): void {
   pool.sweep();
+}
+
+/** Past its max_connection_duration: used no more (Envoy drains it; HTTP/1.1 closes it once idle). */
+function expired(c: UpstreamConnection, now: number): boolean {
+  return c.maxAgeMs > 0 && now - c.openedAt >= c.maxAgeMs;
+}
+
+/** When an idle connection must close: its idle timeout or its maximum age, whichever comes first. */
+function dueAt(c: UpstreamConnection): number {
+  const idle = c.idleTimeoutMs > 0 ? c.idleSince + c.idleTimeoutMs : Infinity;
+  const age = c.maxAgeMs > 0 ? c.openedAt + c.maxAgeMs : Infinity;
+  return Math.min(idle, age);
+}
+
+/** A new connection takes its cluster's settings: maximum age now, TCP keepalive once connected (`connected`). */
+export function configureConnection(c: UpstreamConnection, settings: PoolSettings | undefined): void {
+  if (settings === undefined) return;
+  c.maxAgeMs = settings.maxConnectionDurationMs;
+  c.keepalive = settings.tcpKeepalive;
+}
+
+/** The engines call this from their connect handler: the socket has its fd now. */
+export function connected(c: UpstreamConnection): void {
+  c.connected = true;
+  const k = c.keepalive;
+  if (k !== null) setTcpKeepalive(c.socket, k.idleS, k.intervalS, k.probes);
 }
 
 function onClose(this: UpstreamConnection): void {
