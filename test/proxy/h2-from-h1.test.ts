@@ -11,6 +11,11 @@ import { ChunkedDecoder } from '../../src/proxy/http/h2/h2-chunked.js';
 import { forwardH1ToH2, type H1Downstream, type H1Request } from '../../src/proxy/http/h2/h2-from-h1.js';
 import { parseResponseHead } from '../../src/proxy/http/h1-parser.js';
 import type { ForwardDecision } from '../../src/proxy/http/router.js';
+import type { ListenContext } from '../../src/proxy/http/context.js';
+import { CircuitBreaker } from '../../src/proxy/resilience/circuit-breaker.js';
+import { RetryBudget } from '../../src/proxy/resilience/retry-budget.js';
+import type { PeerWorkload } from '../../src/proxy/telemetry/peer.js';
+import type { EndpointState } from '../../src/proxy/upstream/lb/types.js';
 import { freePort } from '../e2e/http-backends.js';
 
 describe('ChunkedDecoder', () => {
@@ -49,6 +54,9 @@ describe('ChunkedDecoder', () => {
 /** Collects what the bridge gives the HTTP/1.1 engine. */
 class FakeDownstream implements H1Downstream {
   readonly chunks: Buffer[] = [];
+  endpointState: EndpointState | null = null;
+  peer: PeerWorkload | null = null;
+  readonly down = { ctx: { mode: 'outbound' } as ListenContext };
   outcome: { kind: 'complete' | 'fail' | 'reset'; status?: number; flag: string } | undefined;
   readonly #done: Promise<void>;
   #resolve: () => void = () => undefined;
@@ -125,8 +133,13 @@ describe('forwardH1ToH2', { timeout: 15_000 }, () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
+  /** A decision without retries or timeouts, to a cluster with Envoy's default breaker. */
   const decision = (path: string, p = port): ForwardDecision =>
-    ({ address: '127.0.0.1', port: p, path, authority: 'svc:50051', cluster: { maxConcurrentStreams: 100, connectTimeoutMs: 2_000 } }) as unknown as ForwardDecision;
+    ({
+      address: '127.0.0.1', port: p, path, authority: 'svc:50051', delayMs: 0, endpoint: undefined,
+      action: { retry: null, timeoutMs: 0, grpcTimeoutMaxMs: null },
+      cluster: { maxConcurrentStreams: 100, connectTimeoutMs: 2_000, breaker: new CircuitBreaker('svc'), retryBudget: new RetryBudget(), outlier: null },
+    }) as unknown as ForwardDecision;
 
   const request = (over: Partial<H1Request>): H1Request => ({
     method: 'POST',
