@@ -95,6 +95,8 @@ export class H1ToH2 extends TryingExchange {
   requestEnded = false;
   /** `write` returned false while no try was open: the next try resumes the client. */
   heldBack = false;
+  /** The client went away (`abort()`): nothing more is written to it. */
+  aborted = false;
   status = 0;
   /** Response flags for the record (`DI` after an injected delay). */
   flags = NO_FLAGS;
@@ -155,6 +157,7 @@ export class H1ToH2 extends TryingExchange {
 
   /** The client went away: cancel the upstream stream. */
   abort(): void {
+    this.aborted = true;
     this.finished = true;
     this.dropTry();
     endTries(this);
@@ -235,6 +238,7 @@ export class H1ToH2 extends TryingExchange {
  * (HTTP 200, the status mapped to a gRPC one, the text as grpc-message, no body).
  */
 function writeLocalReply(b: H1ToH2, status: number, flag: string, body: Buffer): void {
+  if (b.aborted) return; // the client left in the meantime; the engine recorded that
   const req = b.req;
   const grpc = b.grpc && status >= 400;
   const flat = grpc
