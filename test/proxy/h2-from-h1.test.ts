@@ -11,6 +11,11 @@ import { ChunkedDecoder } from '../../src/proxy/http/h2/h2-chunked.js';
 import { forwardH1ToH2, type H1Downstream, type H1Request } from '../../src/proxy/http/h2/h2-from-h1.js';
 import { parseResponseHead } from '../../src/proxy/http/h1-parser.js';
 import type { ForwardDecision } from '../../src/proxy/http/router.js';
+import type { ListenContext } from '../../src/proxy/http/context.js';
+import { CircuitBreaker } from '../../src/proxy/resilience/circuit-breaker.js';
+import { RetryBudget } from '../../src/proxy/resilience/retry-budget.js';
+import type { PeerWorkload } from '../../src/proxy/telemetry/peer.js';
+import type { EndpointState } from '../../src/proxy/upstream/lb/types.js';
 import { freePort } from '../e2e/http-backends.js';
 
 describe('ChunkedDecoder', () => {
@@ -49,6 +54,9 @@ describe('ChunkedDecoder', () => {
 /** Collects what the bridge gives the HTTP/1.1 engine. */
 class FakeDownstream implements H1Downstream {
   readonly chunks: Buffer[] = [];
+  endpointState: EndpointState | null = null;
+  peer: PeerWorkload | null = null;
+  readonly down = { ctx: { mode: 'outbound' } as ListenContext };
   outcome: { kind: 'complete' | 'fail' | 'reset'; status?: number; flag: string } | undefined;
   readonly #done: Promise<void>;
   #resolve: () => void = () => undefined;
@@ -93,6 +101,8 @@ describe('forwardH1ToH2', { timeout: 15_000 }, () => {
   before(async () => {
     server = createServer();
     server.on('stream', (stream, headers) => {
+      stream.on('error', () => undefined);
+      if (headers[':path'] === '/stall') return; // never answered
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
@@ -125,8 +135,13 @@ describe('forwardH1ToH2', { timeout: 15_000 }, () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
-  const decision = (path: string, p = port): ForwardDecision =>
-    ({ address: '127.0.0.1', port: p, path, authority: 'svc:50051', cluster: { maxConcurrentStreams: 100, connectTimeoutMs: 2_000 } }) as unknown as ForwardDecision;
+  /** A decision without retries or timeouts, to a cluster with Envoy's default breaker. */
+  const decision = (path: string, p = port, timeoutMs = 0): ForwardDecision =>
+    ({
+      address: '127.0.0.1', port: p, path, authority: 'svc:50051', delayMs: 0, endpoint: undefined,
+      action: { retry: null, timeoutMs, grpcTimeoutMaxMs: null },
+      cluster: { maxConcurrentStreams: 100, connectTimeoutMs: 2_000, breaker: new CircuitBreaker('svc'), retryBudget: new RetryBudget(), outlier: null },
+    }) as unknown as ForwardDecision;
 
   const request = (over: Partial<H1Request>): H1Request => ({
     method: 'POST',
@@ -198,5 +213,35 @@ describe('forwardH1ToH2', { timeout: 15_000 }, () => {
     forwardH1ToH2(dropped, upstream, decision('/drop'), request({ method: 'GET' }));
     await dropped.response();
     assert.deepEqual(dropped.outcome, { kind: 'reset', flag: 'UC' });
+  });
+
+  it('answers 504 UT itself when the route timeout passes before the response (gRPC: UNAVAILABLE in the head)', async () => {
+    const plain = new FakeDownstream();
+    const started = performance.now();
+    forwardH1ToH2(plain, upstream, decision('/stall', port, 200), request({ method: 'GET' }));
+    const r = await plain.response();
+    assert.ok(performance.now() - started >= 190);
+    assert.equal(r.status, 504);
+    assert.equal(r.body, 'upstream request timeout');
+    assert.deepEqual(plain.outcome, { kind: 'complete', status: 504, flag: 'UT' });
+    const grpcCall = new FakeDownstream();
+    forwardH1ToH2(grpcCall, upstream, decision('/stall', port, 200), request({ headers: ['host', 'svc:50051', 'content-type', 'application/grpc', 'content-length', '0'], contentLength: 0 }));
+    const g = await grpcCall.response();
+    const h = (name: string) => g.headers[g.headers.indexOf(name) + 1];
+    assert.equal(g.status, 200);
+    assert.equal(h('grpc-status'), '14');
+    assert.equal(h('grpc-message'), 'upstream request timeout');
+    assert.deepEqual(grpcCall.outcome, { kind: 'complete', status: 200, flag: 'UT' });
+  });
+
+  it('overflows max_requests with 503 UO at once', async () => {
+    const d = decision('/stall', port, 500);
+    (d.cluster.breaker as CircuitBreaker).configure({ ...(d.cluster.breaker as CircuitBreaker).thresholds, maxRequests: 0 });
+    const down = new FakeDownstream();
+    forwardH1ToH2(down, upstream, d, request({ method: 'GET' }));
+    const r = await down.response();
+    assert.equal(r.status, 503);
+    assert.match(r.body, /reset reason: overflow/);
+    assert.deepEqual(down.outcome, { kind: 'complete', status: 503, flag: 'UO' });
   });
 });

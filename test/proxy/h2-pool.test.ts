@@ -1,5 +1,6 @@
 /** The upstream HTTP/2 pool: stream sharing, the peer's and the cluster's stream limits, GOAWAY, failures. */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { constants, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import { H2EndpointPool, type H2Request } from '../../src/proxy/upstream/h2-pool.js';
@@ -142,8 +143,27 @@ describe('H2EndpointPool', { timeout: 15_000 }, () => {
     const b = p.request(GET('/b'), { endStream: true });
     assert.notEqual(b.connection, a.connection);
     assert.equal((await outcome(b)).body, 'ok');
+    const aClosed = once(a.connection.session, 'close');
     up.release();
     assert.equal((await aDone).body, 'held');
+    // Node's server stops reading after its GOAWAY: the pool must not wait for it to close.
+    await aClosed;
+    assert.deepEqual([...p.connections], [b.connection], 'the GOAWAY\'d connection is gone once its stream finished');
+  });
+
+  it('closes a connection after a PROTOCOL_ERROR GOAWAY and opens another for the next request', async () => {
+    const p = pool();
+    const a = p.request(GET('/a'), { endStream: true });
+    assert.equal((await outcome(a)).body, 'ok');
+    const serverSession = up.sessions.at(-1) as ServerHttp2Session;
+    // (events.once would reject on the session's 'error', which a PROTOCOL_ERROR GOAWAY brings.)
+    const closed = new Promise((resolve) => a.connection.session.once('close', resolve));
+    serverSession.goaway(constants.NGHTTP2_PROTOCOL_ERROR);
+    await closed;
+    const b = p.request(GET('/b'), { endStream: true });
+    assert.notEqual(b.connection, a.connection);
+    assert.equal((await outcome(b)).body, 'ok');
+    assert.deepEqual([...p.connections], [b.connection]);
   });
 
   it('fails the stream when the endpoint refuses the connection, and reports it never connected', async () => {

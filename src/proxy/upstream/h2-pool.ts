@@ -60,7 +60,7 @@ export class H2Connection {
     const { address, port } = pool;
     const host = address.includes(':') ? `[${address}]` : address;
     const session = h2connect(`http://${host}:${port}`, {
-      createConnection: (): Socket => netConnect({ host: address, port, noDelay: true, keepAlive: true }),
+      createConnection: (): Socket => netConnect({ host: address, port, noDelay: true, keepAlive: true }).once('finish', onSocketFinish),
       settings: { enablePush: false },
     });
     this.session = session;
@@ -92,6 +92,17 @@ export class H2Connection {
     this.pool.forget(this);
     if (this.active === 0 && !this.session.closed) this.session.close();
   }
+}
+
+/**
+ * Node ends the socket once the session is over (closed or destroyed, every stream done)
+ * and then, for a graceful close, waits for the peer to close its side before the session
+ * emits 'close'. A peer that stopped reading after its GOAWAY (Node's own HTTP/2 server
+ * does) never does, and the connection would stay half-open for good: nothing is left to
+ * read from it, so it is closed here.
+ */
+function onSocketFinish(this: Socket): void {
+  this.destroy();
 }
 
 function onSessionConnect(this: SessionWithConn): void {
@@ -173,6 +184,11 @@ export class H2EndpointPool {
   /** Connections that take new streams. */
   get open(): number {
     return this.#conns.length;
+  }
+
+  /** Every connection not closed yet, draining ones included (for the admin output and tests). */
+  get connections(): ReadonlySet<H2Connection> {
+    return this.#all;
   }
 
   /**

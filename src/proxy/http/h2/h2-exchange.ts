@@ -6,6 +6,8 @@
  *
  * Shape as in the HTTP/1.1 engine (STYLE 15): one object per request, found from the
  * streams through a symbol property by module-level handlers; no closures per request.
+ * Its tries (retries, timeouts, the circuit breaker) are `h2-tries.ts`'s, whose state it
+ * extends; the leg opens and drops each try.
  */
 import type { ClientHttp2Stream, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { HeaderMutation } from '../../routing/route-action.js';
@@ -14,16 +16,14 @@ import type { PeerWorkload } from '../../telemetry/peer.js';
 import type { HttpSeries } from '../../telemetry/metrics.js';
 import { type H2Connection, resetStream } from '../../upstream/h2-pool.js';
 import type { UpstreamConnection } from '../../upstream/pool.js';
-import type { EndpointState } from '../../upstream/lb/types.js';
+import type { Endpoint, EndpointState } from '../../upstream/lb/types.js';
 import type { ListenContext } from '../context.js';
 import type { BodyFramer } from '../h1-body.js';
 import type { ResponseHead } from '../h1-parser.js';
 import type { ChunkedDecoder } from './h2-chunked.js';
 import { grpcStatusOfHttp, grpcTrailersOnly, h2Object } from './h2-headers.js';
-import { applyMutation, type ForwardDecision, NO_FLAGS } from '../router.js';
-
-/** Request body bytes kept for sending a refused stream again (h2-upstream.ts). */
-export const MAX_REPLAY_BYTES = 65_536;
+import { applyMutation, NO_FLAGS } from '../router.js';
+import { endTries, keepForReplay, TryingExchange } from './h2-tries.js';
 
 export const kExchange = Symbol('trellis.h2.exchange');
 export type WithExchange<T> = T & { [kExchange]?: H2Exchange };
@@ -34,17 +34,19 @@ export type WithExchange<T> = T & { [kExchange]?: H2Exchange };
  * h2-to-h1.ts), so the handlers need no closures and no knowledge of either protocol.
  */
 export interface UpstreamLeg {
+  /** Opens a try to `ex.address:ex.port`: the request head, the body kept for replay, and the rest of the body as it comes. */
+  open(ex: H2Exchange): void;
+  /** Gives up the current try's upstream request, if any (no more events reach the exchange from it); true if there was one. */
+  drop(ex: H2Exchange): boolean;
   /** Request body bytes. Returns false when the upstream is full: the downstream stream is paused until the upstream drains. */
   write(ex: H2Exchange, chunk: Buffer): boolean;
   /** The request body is complete. */
   end(ex: H2Exchange): void;
   /** The downstream stream drained after `writeDown` returned false: read the upstream again. */
   resume(ex: H2Exchange): void;
-  /** The client went away before the response completed: give up the upstream request. */
-  abort(ex: H2Exchange): void;
 }
 
-export class H2Exchange {
+export class H2Exchange extends TryingExchange {
   readonly ctx: ListenContext;
   readonly down: ServerHttp2Stream;
   readonly start: number;
@@ -88,14 +90,8 @@ export class H2Exchange {
   h1Framer: BodyFramer | null = null;
   /** Decodes a chunked response body into DATA. */
   h1Decoder: ChunkedDecoder | null = null;
-  /** Where an HTTP/2 upstream request went, and its headers: for sending a refused stream again. */
-  target: ForwardDecision | null = null;
+  /** The request headers for an HTTP/2 upstream, kept for each try. */
   upHeaders: OutgoingHttpHeaders | null = null;
-  /** Request body received so far, kept while it is small and no response has started; null once given up. */
-  replay: Buffer[] | null = null;
-  replayBytes = 0;
-  /** A refused stream was sent again already. */
-  retried = false;
   /** Request trailers from downstream, for an HTTP/2 upstream. */
   requestTrailers: OutgoingHttpHeaders | null = null;
   /** Response headers were sent downstream. */
@@ -109,12 +105,51 @@ export class H2Exchange {
   series: HttpSeries | null = null;
 
   constructor(ctx: ListenContext, down: ServerHttp2Stream, method: string, grpc: boolean, bodyless: boolean) {
+    super();
     this.ctx = ctx;
     this.down = down;
     this.start = performance.now();
     this.method = method;
     this.grpc = grpc;
     this.bodyless = bodyless;
+  }
+
+  // TryingExchange: the protocol half of a try.
+  responseStarted(): boolean {
+    return this.responded;
+  }
+
+  ended(): boolean {
+    return this.complete;
+  }
+
+  openTry(): void {
+    this.leg?.open(this);
+  }
+
+  dropTry(): boolean {
+    return this.leg !== null && this.leg.drop(this);
+  }
+
+  answerLocally(status: number, flag: string, body: Buffer): void {
+    this.leg = null;
+    this.up = null;
+    localReply(this, status, flag, body);
+  }
+
+  answerFailure(flag: string): void {
+    upstreamFailed(this, flag);
+  }
+
+  cutResponse(flag: string): void {
+    resetDown(this, flag);
+  }
+
+  moveTo(next: Endpoint): void {
+    if (this.endpointState !== null) this.endpointState.activeRequests--;
+    this.endpointState = this.ctx.config.upstream.state(next.id);
+    this.endpointState.activeRequests++;
+    if (this.ctx.mode !== 'inbound') this.peer = next.workload;
   }
 }
 
@@ -142,13 +177,9 @@ function onDownData(this: WithExchange<ServerHttp2Stream>, chunk: Buffer): void 
   ex.bytesIn += chunk.length;
   if (ex.replay !== null) keepForReplay(ex, chunk);
   // Without a leg a local reply was sent: the rest of the body is read and dropped.
-  if (ex.leg !== null && !ex.leg.write(ex, chunk)) this.pause();
-}
-
-function keepForReplay(ex: H2Exchange, chunk: Buffer): void {
-  ex.replayBytes += chunk.length;
-  if (ex.replayBytes > MAX_REPLAY_BYTES) ex.replay = null;
-  else (ex.replay as Buffer[]).push(chunk);
+  if (ex.leg === null) return;
+  // No try is open while a retry or a fault delay waits: the bytes were kept, the next try sends them.
+  if (ex.waitTimer !== null || !ex.leg.write(ex, chunk)) this.pause();
 }
 
 function onDownEnd(this: WithExchange<ServerHttp2Stream>): void {
@@ -174,7 +205,7 @@ function onDownClose(this: WithExchange<ServerHttp2Stream>): void {
     ex.complete = true;
     ex.flags = 'DC';
     if (!ex.responded) ex.status = 0;
-    if (ex.leg !== null) ex.leg.abort(ex);
+    if (ex.leg !== null) ex.leg.drop(ex);
   }
   finish(ex);
 }
@@ -255,6 +286,7 @@ const EMPTY = Buffer.alloc(0);
  */
 export function localReply(ex: H2Exchange, status: number, flag: string, body: Buffer = EMPTY, extra: readonly string[] = []): void {
   ex.flags = flag;
+  ex.replay = null;
   if (!ex.bodyless && !ex.down.readableEnded) ex.down.resume(); // drop the rest of the request body
   if (ex.grpc && status >= 400) {
     const code = grpcStatusOfHttp(status);
@@ -274,6 +306,7 @@ export function localReply(ex: H2Exchange, status: number, flag: string, body: B
 /** A gRPC answer from the proxy with this gRPC status (trailers-only), e.g. an injected fault. */
 export function localGrpcReply(ex: H2Exchange, code: number, flag: string, message: string): void {
   ex.flags = flag;
+  ex.replay = null;
   if (!ex.bodyless && !ex.down.readableEnded) ex.down.resume();
   ex.grpcStatus = String(code);
   const flat: string[] = [];
@@ -285,7 +318,7 @@ export function localGrpcReply(ex: H2Exchange, code: number, flag: string, messa
 export function upstreamFailed(ex: H2Exchange, flag: string): void {
   ex.leg = null; // the rest of the request body is dropped, not written to a dead stream
   ex.up = null;
-  const reason = flag === 'UF' ? 'connection failure' : flag === 'UR' ? 'remote reset' : 'connection termination';
+  const reason = flag.startsWith('UF') ? 'connection failure' : flag.startsWith('UR') ? 'remote reset' : 'connection termination';
   localReply(ex, 503, flag, Buffer.from(`upstream connect error or disconnect/reset before headers. reset reason: ${reason}`));
 }
 
@@ -294,6 +327,7 @@ export function upstreamFailed(ex: H2Exchange, flag: string): void {
 /** Records the request once, when the downstream stream closes. */
 function finish(ex: H2Exchange): void {
   if (ex.series !== null) return;
+  endTries(ex);
   if (ex.endpointState !== null) {
     ex.endpointState.activeRequests--;
     ex.endpointState = null;

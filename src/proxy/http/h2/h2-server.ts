@@ -16,6 +16,8 @@ import { attachDownstream, H2Exchange, localGrpcReply, localReply } from './h2-e
 import { flatFromRaw, isGrpcContentType, upstreamRequestHeaders } from './h2-headers.js';
 import { forwardToH1 } from './h2-to-h1.js';
 import { forwardToH2 } from './h2-upstream.js';
+import { beginTries, delayTry, sendTry } from './h2-tries.js';
+import { exchangeTimeoutMs } from '../../resilience/attempts.js';
 import { beginForward, decide, type ForwardDecision, type LocalDecision, NO_FLAGS } from '../router.js';
 import { takePeer } from '../../telemetry/peer.js';
 
@@ -183,18 +185,23 @@ function onStream(this: ServerWithListener, stream: ServerHttp2Stream, headers: 
   const upHeaders = upstreamRequestHeaders(ctx, flat, d, info, remote);
   // Tell a mesh destination's proxy who is calling (Istio's metadata exchange).
   if (ctx.mode !== 'inbound' && d.endpoint !== undefined) upHeaders.push(...ctx.identity.peerHeaders);
-  if (d.delayMs > 0) {
-    ex.flags = 'DI';
-    setTimeout(forward, d.delayMs, ex, d, upHeaders);
-  } else {
-    forward(ex, d, upHeaders);
-  }
+  forward(ex, d, upHeaders);
 }
 
+/** The upstream half for the cluster's protocol, the breaker and timers, then the first try (after an injected delay). */
 function forward(ex: H2Exchange, d: ForwardDecision, upHeaders: string[]): void {
-  if (ex.down.destroyed || ex.down.closed) return;
+  const timeoutMs = exchangeTimeoutMs(d.action, upHeaders);
   if (d.cluster.protocol === 'http1') forwardToH1(ex, d, upHeaders);
   else forwardToH2(ex, d, upHeaders); // http2, or the client's protocol (HTTP/2 here)
+  if (!beginTries(ex, d, timeoutMs)) return; // 503 UO
+  if (d.delayMs > 0) {
+    ex.flags = 'DI';
+    // The body waits for the try (kept, and the client paused, as while a retry waits).
+    if (ex.replay === null && !ex.bodyless) ex.replay = [];
+    delayTry(ex, d.delayMs);
+    return;
+  }
+  sendTry(ex);
 }
 
 /** A local decision; an injected gRPC abort answers gRPC requests with its own status. */

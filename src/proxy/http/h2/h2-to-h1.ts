@@ -10,29 +10,47 @@
  * into DATA frames and its trailer fields become HTTP/2 trailers. Request trailers are
  * not sent to HTTP/1.1 upstreams.
  *
+ * Each try (`h2-tries.ts` decides them) takes a connection of its endpoint's pool; a
+ * retry sends the head and the body kept so far again.
+ *
  * Shape as in h1-proxy.ts (STYLE 15): the exchange owns the pooled connection while the
  * request is in flight (`UpstreamConnection.owner`); the socket handlers are module-level
  * and installed once per connection (`useHandlers`).
  */
-import { type ConnectionHandlers, type EndpointPool, kConnection, type PooledSocket, type UpstreamConnection, useHandlers } from '../../upstream/pool.js';
+import { configureConnection, connected, type ConnectionHandlers, type EndpointPool, kConnection, type PooledSocket, type UpstreamConnection, useHandlers } from '../../upstream/pool.js';
 import { BodyFramer } from '../h1-body.js';
 import { parseResponseHead, type ResponseHead } from '../h1-parser.js';
 import { serializeRequestHead, stripHopByHop } from '../headers.js';
 import { type ForwardDecision, headerOf } from '../router.js';
 import { ChunkedDecoder } from './h2-chunked.js';
-import { endDown, type H2Exchange, localReply, resetDown, respond, responseHeaders, upstreamFailed, type UpstreamLeg, writeDown } from './h2-exchange.js';
+import { endDown, type H2Exchange, localReply, resetDown, respond, responseHeaders, type UpstreamLeg, writeDown } from './h2-exchange.js';
 import { h2Object } from './h2-headers.js';
+import { CONNECT_FAILURE, RESET_SENT, RESET_UNSENT, responseArrived, tryFailed } from './h2-tries.js';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
 
-/** Sends `ex`'s request to the endpoint of `d` over HTTP/1.1 (headers `flat`, already rewritten, without `host`; this takes them over). */
+/** Prepares `ex` for tries over HTTP/1.1 (headers `flat`, already rewritten, without `host`; this takes them over); `sendTry` makes each. */
 export function forwardToH1(ex: H2Exchange, d: ForwardDecision, flat: string[]): void {
   ex.h1Head = serializeRequestHead(ex.method, d.path, h1Headers(ex, d.authority, flat));
-  ex.h1ReqDone = ex.bodyless;
   ex.leg = H1_LEG;
-  attach(ex, ex.ctx.config.upstream.pool(d.address, d.port), d.cluster.connectTimeoutMs);
+}
+
+/** One try: a connection of the endpoint's pool, the head, and (a retry) the body kept so far. */
+function openTry(ex: H2Exchange): void {
+  ex.h1ReqDone = ex.bodyless;
+  ex.h1Buf = null;
+  ex.h1Res = null;
+  ex.h1Framer = null;
+  ex.h1Decoder = null;
+  attach(ex, ex.ctx.config.upstream.pool(ex.address, ex.port), ex.connectTimeoutMs);
+  if (ex.bodyless) return;
+  const replay = ex.replay;
+  if (replay !== null) for (const chunk of replay) H1_LEG.write(ex, chunk);
+  if (ex.down.readableEnded) H1_LEG.end(ex);
+  // It waited for the retry; if the socket is full now, its 'drain' resumes it.
+  else if (ex.h1 !== null && !ex.h1.socket.writableNeedDrain && ex.down.isPaused()) ex.down.resume();
 }
 
 /**
@@ -80,6 +98,7 @@ function attach(ex: H2Exchange, pool: EndpointPool, connectTimeoutMs: number): v
   ex.h1RetriedStale = up === null;
   if (up === null) {
     up = pool.create();
+    configureConnection(up, ex.decision?.cluster.pool);
     up.socket.setTimeout(connectTimeoutMs);
   }
   useHandlers(up, HANDLERS);
@@ -100,6 +119,13 @@ function drop(ex: H2Exchange, up: UpstreamConnection): void {
 // ---- request body: the downstream stream's handlers call these ----
 
 const H1_LEG: UpstreamLeg = {
+  open: openTry,
+  drop(ex: H2Exchange): boolean {
+    // The response is unfinished (or the request is): the connection cannot be reused.
+    if (ex.h1 === null) return false;
+    drop(ex, ex.h1);
+    return true;
+  },
   write(ex: H2Exchange, chunk: Buffer): boolean {
     const up = ex.h1;
     if (up === null || ex.h1ReqDone || chunk.length === 0) return true;
@@ -123,17 +149,12 @@ const H1_LEG: UpstreamLeg = {
     const up = ex.h1;
     if (up !== null && up.socket.isPaused()) up.socket.resume();
   },
-  abort(ex: H2Exchange): void {
-    // The response is unfinished (or the request is): the connection cannot be reused.
-    if (ex.h1 !== null) drop(ex, ex.h1);
-  },
 };
 
 // ---- upstream socket events ----
 
 function onConnect(this: PooledSocket): void {
-  const up = this[kConnection] as UpstreamConnection;
-  up.connected = true;
+  connected(this[kConnection] as UpstreamConnection);
   this.setTimeout(0);
 }
 
@@ -175,11 +196,11 @@ function onClose(this: PooledSocket): void {
   else if (!ex.complete) resetDown(ex, 'UC');
 }
 
-/** The upstream failed: a local 503 before the response started, a stream reset after. */
+/** The try's connection failed: another try or a local 503 before the response started, a stream reset after. */
 function failed(ex: H2Exchange, flag: string): void {
   if (ex.complete) return;
   if (ex.responded) resetDown(ex, flag);
-  else upstreamFailed(ex, flag);
+  else tryFailed(ex, flag === 'UF' ? CONNECT_FAILURE : ex.h1ReqDone ? RESET_SENT : RESET_UNSENT, flag);
 }
 
 function onData(this: PooledSocket, chunk: Buffer): void {
@@ -231,6 +252,8 @@ function informational(ex: H2Exchange, head: ResponseHead): void {
 
 /** The final response head (`head`, at the start of `buf`): the HTTP/2 response starts, with as much of the body as came with it. */
 function startResponse(ex: H2Exchange, up: UpstreamConnection, head: ResponseHead, buf: Buffer): void {
+  const grpcStatus = headerOf(head.headers, 'grpc-status');
+  if (responseArrived(ex, head.status, grpcStatus === undefined ? undefined : Number(grpcStatus), ex.grpc)) return; // dropped with its connection; tried again
   ex.h1Res = head;
   const framer = BodyFramer.forResponse(head, ex.method);
   ex.h1Framer = framer;
@@ -299,8 +322,10 @@ function release(ex: H2Exchange, up: UpstreamConnection, head: ResponseHead): vo
   ex.h1 = null;
   // Paused for the client's back-pressure: the response is whole, so nothing more is read for it.
   if (up.socket.isPaused()) up.socket.resume();
-  if (head.keepAlive && ex.h1ReqDone && !up.dead) {
-    up.pool.release(up);
+  const settings = ex.decision?.cluster.pool;
+  const spent = settings !== undefined && settings.maxRequestsPerConnection > 0 && up.requests >= settings.maxRequestsPerConnection;
+  if (head.keepAlive && ex.h1ReqDone && !up.dead && !spent) {
+    up.pool.release(up, settings?.idleTimeoutMs);
     return;
   }
   drop(ex, up);
