@@ -23,6 +23,8 @@ const CONFIG_DIR = 'mesh';
 /** How long stopping workloads may take before they are killed. */
 const STOP_TIMEOUT_MS = 10_000;
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
+/** Where Trellis is installed (the directory with its package.json): `${TRELLIS_HOME}` in workloads.yaml. */
+const TRELLIS_HOME = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/+$/, '');
 
 const USAGE = `Usage: trellis up [dir] [flags]
 
@@ -92,7 +94,7 @@ function startReplicas(mesh: MeshDeclaration, dir: string, cp: ControlPlane, log
     const args = [BIN, 'run', '--name', w.name, '--namespace', w.namespace, '--service-account', w.serviceAccount, '--labels', labels, '--port', String(port),
       '--control-plane', `http://127.0.0.1:${cp.adminPort}`, '--xds', `127.0.0.1:${cp.xdsPort}`, '--log-level', level, '--', ...w.command];
     // stdin stays open and unused: when this process ends, however, the workload sees it close and stops.
-    const proc = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, ...w.env, TRELLIS_UP_CHILD: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, TRELLIS_HOME, ...w.env, TRELLIS_UP_CHILD: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
     prefixLines(proc.stdout, label, io.stdout);
     prefixLines(proc.stderr, label, io.stderr);
     const exited = new Promise<void>((done) => proc.once('exit', (code, signal) => {
@@ -151,7 +153,7 @@ export const upCommand: Command = {
     if (positionals.length > 1) throw new TrellisError('TRELLIS_CLI_USAGE', `one directory at most (got ${positionals.length})\n\n${USAGE}`);
     const { dir, configDir } = meshDirectory(positionals[0], io);
     const workloadsFile = join(dir, WORKLOADS_FILE);
-    const mesh: MeshDeclaration = existsSync(workloadsFile) ? readWorkloads(workloadsFile) : { open: '/', workloads: [] };
+    const mesh: MeshDeclaration = existsSync(workloadsFile) ? readWorkloads(workloadsFile, { ...process.env, TRELLIS_HOME }) : { open: '/', workloads: [] };
     const level = (values['log-level'] as string | undefined) ?? 'info';
     const log = loggerFromFlags(values, io);
     const cp = new ControlPlane({
