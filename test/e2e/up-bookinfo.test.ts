@@ -3,23 +3,24 @@
  * because both need the gateway's port, 8080 (Istio's bookinfo-gateway), and node --test
  * runs files in parallel but the tests of a file one after another.
  *
+ * Both run on a copy of examples/bookinfo (a user copies it too), without what was
+ * applied to the repository's own, and the applied configuration lands in the copy.
+ *
  * 1. The README's quick start: the control plane, the gateway and the six Bookinfo
  *    workloads, each with its sidecar; through the gateway the product page renders the
  *    book's details and its reviews; Ctrl-C stops everything.
- * 2. The README's traffic-management tasks on a copy of the example (a user copies it; the
- *    applied configuration lands in the copy): every `trellis apply` / `delete` command
+ * 2. The README's traffic-management tasks: every `trellis apply` / `delete` command
  *    the README gives, in its order, with what the README says the page then shows; a
  *    reviews instance killed under load without a failed page; the applied configuration
  *    still in effect after Ctrl-C and a second `trellis up`.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_REGISTRATION_TTL_MS } from '../../src/registry/index.js';
-import { Browser, fetchPage, GATEWAY_PORT, PageLoad, ROOT, servedBy, stars, trellis, UpMesh } from './up-mesh.js';
+import { Browser, copyBookinfo, fetchPage, GATEWAY_PORT, PageLoad, ROOT, servedBy, stars, trellis, UpMesh } from './up-mesh.js';
 
 const RATINGS_ERROR = 'Ratings service is currently unavailable';
 const REVIEWS_ERROR = 'Sorry, product reviews are currently unavailable for this book.';
@@ -29,11 +30,15 @@ const BLACK_STARS = { filled: 9, colors: ['black', 'black'] };
 const RED_STARS = { filled: 9, colors: ['red', 'red'] };
 
 describe('trellis up examples/bookinfo', { timeout: 90_000 }, () => {
+  const copy = copyBookinfo();
   let mesh: UpMesh | undefined;
-  after(() => mesh?.kill());
+  after(() => {
+    mesh?.kill();
+    rmSync(dirname(copy), { recursive: true, force: true });
+  });
 
   it('brings Bookinfo up behind the gateway, and stops it all on Ctrl-C', async () => {
-    mesh = await UpMesh.start('examples/bookinfo', ['--xds-port', '0', '--admin-port', '0', '--log-level', 'warn']);
+    mesh = await UpMesh.start(copy, ['--xds-port', '0', '--admin-port', '0', '--log-level', 'warn']);
     const url = mesh.gateway;
     assert.equal(url, `http://127.0.0.1:${GATEWAY_PORT}/productpage`);
     assert.match(mesh.output, /workloads\s+6 running: productpage-v1, details-v1, reviews-v1, reviews-v2, reviews-v3, ratings-v1/);
@@ -62,8 +67,7 @@ function readmeTaskCommands(): string[] {
 }
 
 describe("the README's traffic-management tasks, on trellis up and trellis apply", { timeout: 240_000 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'trellis-up-tasks-'));
-  const copy = join(dir, 'bookinfo');
+  const copy = copyBookinfo();
   let mesh: UpMesh;
   let env: Record<string, string>;
   let user: Browser;
@@ -71,9 +75,7 @@ describe("the README's traffic-management tasks, on trellis up and trellis apply
   let next = 0;
 
   before(async () => {
-    // Only what a user copies: the Bookinfo directory, whose workloads.yaml must still
-    // find the programs Trellis built.
-    cpSync(join(ROOT, 'examples/bookinfo'), copy, { recursive: true });
+    // The copy's workloads.yaml must still find the programs Trellis built.
     mesh = await UpMesh.start(copy, ['--xds-port', '0', '--admin-port', '0']);
     env = { TRELLIS_CONTROL_PLANE: mesh.controlPlane };
     user = new Browser(new URL(mesh.gateway).origin);
@@ -81,7 +83,7 @@ describe("the README's traffic-management tasks, on trellis up and trellis apply
 
   after(() => {
     mesh?.kill();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dirname(copy), { recursive: true, force: true });
   });
 
   /** Runs the README's next command, which must be `command`, as the README writes it. */

@@ -6,6 +6,9 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { cpSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, sep } from 'node:path';
 import { createServer } from 'node:net';
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -15,6 +18,18 @@ export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));
 /** The port of Istio's bookinfo-gateway (samples/bookinfo/networking/bookinfo-gateway.yaml). */
 export const GATEWAY_PORT = 8080;
+
+/**
+ * A copy of examples/bookinfo in a new temporary directory, as a user copies it, without
+ * the configuration applied to the repository's own (`mesh/applied/`: a developer who
+ * walked the README's tasks there has some). Returns the copy; remove its parent after.
+ */
+export function copyBookinfo(): string {
+  const from = join(ROOT, 'examples/bookinfo');
+  const copy = join(mkdtempSync(join(tmpdir(), 'trellis-up-')), 'bookinfo');
+  cpSync(from, copy, { recursive: true, filter: (src) => relative(from, src) !== `mesh${sep}applied` });
+  return copy;
+}
 
 export interface Page {
   readonly status: number;
