@@ -118,20 +118,35 @@ async function stopReplicas(replicas: readonly Replica[]): Promise<void> {
   for (const r of replicas) if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill('SIGKILL');
 }
 
-/** Resolves when every replica is registered (or after `timeoutMs`, false). */
-function allRegistered(cp: ControlPlane, count: number, timeoutMs: number): Promise<boolean> {
+/**
+ * Resolves when every replica is registered, or has exited without (a command that fails
+ * at once: waiting for it would only delay the error its log shows), or after `timeoutMs`.
+ * True when all are registered.
+ */
+function allRegistered(cp: ControlPlane, replicas: readonly Replica[], timeoutMs: number): Promise<boolean> {
   return new Promise((done) => {
-    const check = (): void => {
-      if (cp.registrations.list().length < count) return;
+    let exited = 0;
+    let finished = false;
+    const finish = (all: boolean): void => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
       off();
-      done(true);
+      done(all);
     };
-    const timer = setTimeout(() => {
-      off();
-      done(false);
-    }, timeoutMs);
+    // A replica that exits after registering is deregistered first, so it is counted once.
+    const check = (): void => {
+      const registered = cp.registrations.list().length;
+      if (registered + exited >= replicas.length) finish(registered >= replicas.length);
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
     const off = cp.registrations.subscribe(check);
+    for (const r of replicas) {
+      void r.exited.then(() => {
+        exited++;
+        check();
+      });
+    }
     check();
   });
 }
@@ -182,11 +197,12 @@ export const upCommand: Command = {
       await gateway.start();
       replicas = await startReplicas(mesh, dir, cp, log, io, level);
       const total = mesh.workloads.reduce((n, w) => n + w.replicas, 0);
-      const registered = await allRegistered(cp, total, 30_000);
+      const registered = await allRegistered(cp, replicas, 30_000);
       await gateway.waitFor((s) => s.listeners.size > 0, 5_000).catch(() => undefined);
       // Ready when every sidecar and the gateway have acknowledged the configuration
       // that includes every workload, so the first request finds them all.
       await cp.whenSettled(10_000);
+      const exited = replicas.filter((r) => r.proc.exitCode !== null || r.proc.signalCode !== null);
       const ports = [...gateway.config.current.listeners.values()].map((l) => l.port).sort((a, b) => a - b);
       io.stdout.write([
         '',
@@ -197,6 +213,7 @@ export const upCommand: Command = {
         `  control plane   http://127.0.0.1:${cp.adminPort}/debug/registryz (admin), 127.0.0.1:${cp.xdsPort} (xDS)`,
         `  gateway admin   http://127.0.0.1:${gateway.adminPort}/config_dump, metrics http://127.0.0.1:${gateway.statsPort}/stats/prometheus`,
         `  workloads       ${registered ? `${total} running` : `${cp.registrations.list().length} of ${total} registered so far`}: ${replicas.map((r) => r.label).join(', ') || 'none'}`,
+        ...(exited.length === 0 ? [] : [`  exited          ${exited.map((r) => r.label).join(', ')} (see the log above)`]),
         'Press Ctrl-C to stop.',
         '',
       ].join('\n') + '\n');

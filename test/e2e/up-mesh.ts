@@ -158,9 +158,12 @@ export class UpMesh {
     proc.stderr?.on('data', collect);
   }
 
-  /** Starts `trellis up <dir> <flags>` and resolves once it says the mesh is up. */
-  static async start(dir: string, flags: readonly string[], timeoutMs = 60_000): Promise<UpMesh> {
-    await portFree(GATEWAY_PORT, 60_000);
+  /**
+   * Starts `trellis up <dir> <flags>` and resolves once it says the mesh is up. With
+   * `gateway` (Istio's bookinfo-gateway in the directory), first waits for its port.
+   */
+  static async start(dir: string, flags: readonly string[], { timeoutMs = 60_000, gateway = true } = {}): Promise<UpMesh> {
+    if (gateway) await portFree(GATEWAY_PORT, 60_000);
     const mesh = new UpMesh(spawn(process.execPath, [BIN, 'up', dir, ...flags], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
     await mesh.waitFor(/Press Ctrl-C to stop\./, timeoutMs, 'trellis up to be ready');
     return mesh;
