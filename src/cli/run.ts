@@ -229,7 +229,8 @@ export const runCommand: Command = {
         registration = await register(url, { name, namespace, serviceAccount, labels, address, ports: {} });
         const reg = registration;
         beat = setInterval(heartbeat, Math.max(500, Math.floor(reg.ttlMs / 3)), url, reg.id, log);
-        log.info('workload registered', { id: reg.id, address, appPort, httpProxy: outbound, admin: `http://127.0.0.1:${proxy.adminPort}` });
+        // The application's pid: the process to stop (or kill -9) to see the mesh route around it.
+        log.info('workload registered', { id: reg.id, address, appPort, pid: app.pid, httpProxy: outbound, admin: `http://127.0.0.1:${proxy.adminPort}` });
       }
       const [code, signal] = await exited.finally(() => {
         process.off('SIGINT', onInt);

@@ -23,6 +23,8 @@ const CONFIG_DIR = 'mesh';
 /** How long stopping workloads may take before they are killed. */
 const STOP_TIMEOUT_MS = 10_000;
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
+/** Where Trellis is installed (the directory with its package.json): `${TRELLIS_HOME}` in workloads.yaml. */
+const TRELLIS_HOME = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/+$/, '');
 
 const USAGE = `Usage: trellis up [dir] [flags]
 
@@ -92,7 +94,7 @@ function startReplicas(mesh: MeshDeclaration, dir: string, cp: ControlPlane, log
     const args = [BIN, 'run', '--name', w.name, '--namespace', w.namespace, '--service-account', w.serviceAccount, '--labels', labels, '--port', String(port),
       '--control-plane', `http://127.0.0.1:${cp.adminPort}`, '--xds', `127.0.0.1:${cp.xdsPort}`, '--log-level', level, '--', ...w.command];
     // stdin stays open and unused: when this process ends, however, the workload sees it close and stops.
-    const proc = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, ...w.env, TRELLIS_UP_CHILD: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, TRELLIS_HOME, ...w.env, TRELLIS_UP_CHILD: '1' }, stdio: ['pipe', 'pipe', 'pipe'] });
     prefixLines(proc.stdout, label, io.stdout);
     prefixLines(proc.stderr, label, io.stderr);
     const exited = new Promise<void>((done) => proc.once('exit', (code, signal) => {
@@ -116,20 +118,35 @@ async function stopReplicas(replicas: readonly Replica[]): Promise<void> {
   for (const r of replicas) if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill('SIGKILL');
 }
 
-/** Resolves when every replica is registered (or after `timeoutMs`, false). */
-function allRegistered(cp: ControlPlane, count: number, timeoutMs: number): Promise<boolean> {
+/**
+ * Resolves when every replica is registered, or has exited without (a command that fails
+ * at once: waiting for it would only delay the error its log shows), or after `timeoutMs`.
+ * True when all are registered.
+ */
+function allRegistered(cp: ControlPlane, replicas: readonly Replica[], timeoutMs: number): Promise<boolean> {
   return new Promise((done) => {
-    const check = (): void => {
-      if (cp.registrations.list().length < count) return;
+    let exited = 0;
+    let finished = false;
+    const finish = (all: boolean): void => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
       off();
-      done(true);
+      done(all);
     };
-    const timer = setTimeout(() => {
-      off();
-      done(false);
-    }, timeoutMs);
+    // A replica that exits after registering is deregistered first, so it is counted once.
+    const check = (): void => {
+      const registered = cp.registrations.list().length;
+      if (registered + exited >= replicas.length) finish(registered >= replicas.length);
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
     const off = cp.registrations.subscribe(check);
+    for (const r of replicas) {
+      void r.exited.then(() => {
+        exited++;
+        check();
+      });
+    }
     check();
   });
 }
@@ -151,7 +168,7 @@ export const upCommand: Command = {
     if (positionals.length > 1) throw new TrellisError('TRELLIS_CLI_USAGE', `one directory at most (got ${positionals.length})\n\n${USAGE}`);
     const { dir, configDir } = meshDirectory(positionals[0], io);
     const workloadsFile = join(dir, WORKLOADS_FILE);
-    const mesh: MeshDeclaration = existsSync(workloadsFile) ? readWorkloads(workloadsFile) : { open: '/', workloads: [] };
+    const mesh: MeshDeclaration = existsSync(workloadsFile) ? readWorkloads(workloadsFile, { ...process.env, TRELLIS_HOME }) : { open: '/', workloads: [] };
     const level = (values['log-level'] as string | undefined) ?? 'info';
     const log = loggerFromFlags(values, io);
     const cp = new ControlPlane({
@@ -180,11 +197,12 @@ export const upCommand: Command = {
       await gateway.start();
       replicas = await startReplicas(mesh, dir, cp, log, io, level);
       const total = mesh.workloads.reduce((n, w) => n + w.replicas, 0);
-      const registered = await allRegistered(cp, total, 30_000);
+      const registered = await allRegistered(cp, replicas, 30_000);
       await gateway.waitFor((s) => s.listeners.size > 0, 5_000).catch(() => undefined);
       // Ready when every sidecar and the gateway have acknowledged the configuration
       // that includes every workload, so the first request finds them all.
       await cp.whenSettled(10_000);
+      const exited = replicas.filter((r) => r.proc.exitCode !== null || r.proc.signalCode !== null);
       const ports = [...gateway.config.current.listeners.values()].map((l) => l.port).sort((a, b) => a - b);
       io.stdout.write([
         '',
@@ -195,6 +213,7 @@ export const upCommand: Command = {
         `  control plane   http://127.0.0.1:${cp.adminPort}/debug/registryz (admin), 127.0.0.1:${cp.xdsPort} (xDS)`,
         `  gateway admin   http://127.0.0.1:${gateway.adminPort}/config_dump, metrics http://127.0.0.1:${gateway.statsPort}/stats/prometheus`,
         `  workloads       ${registered ? `${total} running` : `${cp.registrations.list().length} of ${total} registered so far`}: ${replicas.map((r) => r.label).join(', ') || 'none'}`,
+        ...(exited.length === 0 ? [] : [`  exited          ${exited.map((r) => r.label).join(', ')} (see the log above)`]),
         'Press Ctrl-C to stop.',
         '',
       ].join('\n') + '\n');

@@ -9,9 +9,14 @@
  *     namespace: default          # default "default"
  *     serviceAccount: bookinfo-reviews   # default: the name
  *     labels: {app: reviews, version: v2}  # default {app: <name>}
- *     command: [node, ../../dist/examples/bookinfo/src/reviews.js]  # required; relative to the directory
+ *     command: [node, '${TRELLIS_HOME}/dist/examples/bookinfo/src/reviews.js']  # required; run in the directory
  *     env: {STAR_COLOR: black}     # optional
  *     replicas: 1                  # default 1
+ *
+ * `${NAME}` in `command` and `env` is replaced by the variable's value, as compose files
+ * do: `TRELLIS_HOME` (where Trellis is installed) or any variable of `trellis up`'s
+ * environment. A mesh directory's commands then do not depend on where the directory
+ * is: a copied example still finds the programs Trellis built.
  *
  * Each replica gets a free port on 127.0.0.1 in `PORT` (the application must listen
  * there) and a mesh address of its own (see `trellis run`). Errors name the file, the
@@ -39,9 +44,16 @@ export interface MeshDeclaration {
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
-/** Reads and checks `file`; throws TRELLIS_UP_INVALID_WORKLOADS with file:line and field path. */
-export function readWorkloads(file: string): MeshDeclaration {
+/** Values for `${NAME}` in `command` and `env`; an unset one is an error. */
+export type WorkloadVariables = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Reads and checks `file`, replacing `${NAME}` in commands and environment values by
+ * `vars[NAME]`; throws TRELLIS_UP_INVALID_WORKLOADS with file:line and field path.
+ */
+export function readWorkloads(file: string, vars: WorkloadVariables = {}): MeshDeclaration {
   const text = readFileSync(file, 'utf8');
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines });
@@ -85,9 +97,12 @@ export function readWorkloads(file: string): MeshDeclaration {
       return fail(at('command') ?? item, `${path}.command`, 'required: the program and its arguments, as a list');
     }
     const env = stringMap(value.env ?? {}, () => fail(at('env'), `${path}.env`, 'expected a mapping of strings'));
+    const expand = (s: string, field: string): string => s.replace(VARIABLE, (_, v: string) => vars[v] ?? fail(at(field), `${path}.${field}`, `\${${v}} is not set (TRELLIS_HOME or a variable of trellis up's environment)`));
     const replicas = value.replicas ?? 1;
     if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0 || replicas > 20) fail(at('replicas'), `${path}.replicas`, 'expected a whole number from 0 to 20');
-    return { name, namespace: namespace as string, serviceAccount: serviceAccount as string, labels, command: command.map(String), env, replicas: replicas as number };
+    const expanded = command.map((c) => expand(String(c), 'command'));
+    for (const k of Object.keys(env)) env[k] = expand(env[k] as string, 'env');
+    return { name, namespace: namespace as string, serviceAccount: serviceAccount as string, labels, command: expanded, env, replicas: replicas as number };
   });
   return { open: (open as string | undefined) ?? '/', workloads };
 }

@@ -16,8 +16,10 @@ runService('reviews', (log) => {
     config,
     ratingsUrl: serviceUrl(process.env, 'ratings'),
     client: MeshClient.fromEnv(process.env),
-    // The original reports its pod (HOSTNAME in a container) and CLUSTER_NAME.
-    podname: process.env.HOSTNAME || hostname(),
+    // The original reports its pod (HOSTNAME in a container) and CLUSTER_NAME. In the
+    // local mesh the workload's name is the pod's: "Reviews served by: reviews-v2", not
+    // the machine's host name, shows which version answered.
+    podname: process.env.TRELLIS_WORKLOAD || process.env.HOSTNAME || hostname(),
     clustername: process.env.CLUSTER_NAME || 'null',
     log,
   });
