@@ -24,7 +24,9 @@ export async function startHttpBackend(name: string): Promise<HttpBackend> {
     req.on('end', () => {
       const m = /^\/status\/(\d{3})/.exec(req.url ?? '');
       const body = JSON.stringify({ backend: name, method: req.method, path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() });
-      res.writeHead(m === null ? 200 : Number(m[1]), { 'content-type': 'application/json', 'x-backend': name });
+      // As a service behind its own sidecar answers: with that sidecar's timing header,
+      // which the calling proxy replaces with its own (Envoy's router sets it).
+      res.writeHead(m === null ? 200 : Number(m[1]), { 'content-type': 'application/json', 'x-backend': name, 'x-envoy-upstream-service-time': '999999' });
       res.end(body);
     });
   });

@@ -32,7 +32,8 @@ describe('trellis up with a workload that exits at once', { timeout: 60_000 }, (
     mesh = await UpMesh.start(dir, ['--xds-port', '0', '--admin-port', '0', '--log-level', 'warn'], { timeoutMs: 20_000, gateway: false });
     assert.match(mesh.output, /^ {2}workloads {7}1 of 2 registered so far: hello, typo$/m);
     assert.match(mesh.output, /^ {2}exited {10}typo \(see the log above\)$/m);
-    assert.match(mesh.output, /^typo \| .*Cannot find module/m);
+    // Its error may come through its log pipe after the summary.
+    await mesh.waitFor(/^typo \| .*Cannot find module/m, 10_000, "typo's error in the log");
     assert.equal(await mesh.interrupt(), 0, mesh.output);
   });
 });

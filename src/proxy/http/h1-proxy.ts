@@ -827,6 +827,8 @@ function startResponse(ex: Exchange, head: ResponseHead): void {
   ex.resFramer = BodyFramer.forResponse(head, ex.head.method);
   const headers = stripHopByHop(head.headers, head.connectionTokens);
   if (head.chunked) headers.push('transfer-encoding', 'chunked');
+  // Envoy's router sets it (one value): an upstream's own, from its sidecar, is replaced.
+  removeHeader(headers, 'x-envoy-upstream-service-time');
   headers.push('x-envoy-upstream-service-time', String(Math.round(performance.now() - ex.start)));
   applyMutation(headers, ex.responseHeaders);
   applyMutation(headers, ex.targetHeaders);

@@ -22,7 +22,7 @@ import type { BodyFramer } from '../h1-body.js';
 import type { ResponseHead } from '../h1-parser.js';
 import type { ChunkedDecoder } from './h2-chunked.js';
 import { grpcStatusOfHttp, grpcTrailersOnly, h2Object } from './h2-headers.js';
-import { applyMutation, NO_FLAGS } from '../router.js';
+import { applyMutation, NO_FLAGS, removeHeader } from '../router.js';
 import { endTries, keepForReplay, TryingExchange } from './h2-tries.js';
 
 export const kExchange = Symbol('trellis.h2.exchange');
@@ -271,6 +271,8 @@ export function resetDown(ex: H2Exchange, flag: string): void {
 
 /** Response headers from an upstream field list: mutations applied, `:status` and timing added. */
 export function responseHeaders(ex: H2Exchange, status: number, flat: string[]): OutgoingHttpHeaders {
+  // Envoy's router sets it (one value): an upstream's own, from its sidecar, is replaced.
+  removeHeader(flat, 'x-envoy-upstream-service-time');
   flat.push('x-envoy-upstream-service-time', String(Math.round(performance.now() - ex.start)));
   applyMutation(flat, ex.responseHeaders);
   applyMutation(flat, ex.targetHeaders);

@@ -306,6 +306,8 @@ function onResponse(this: Stream, headers: IncomingHttpHeaders, flags: number): 
     flat.push('transfer-encoding', 'chunked');
     b.chunked = true;
   }
+  // Envoy's router sets it (one value): an upstream's own, from its sidecar, is replaced.
+  removeHeader(flat, 'x-envoy-upstream-service-time');
   flat.push('x-envoy-upstream-service-time', String(Math.round(performance.now() - req.start)));
   applyMutation(flat, req.responseHeaders);
   applyMutation(flat, req.targetHeaders);
