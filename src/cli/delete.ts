@@ -29,8 +29,8 @@ Flags:
 ${CONTROL_PLANE_USAGE}
   -h, --help                   Show this help
 
-Exit status: 0 all deleted, 1 some not deleted (not found, not applied, control plane
-error, unreadable file), 2 usage error, 3 control plane not reachable.
+Exit status: 0 all deleted, 1 some not deleted (not found, not applied, needed by the
+rest of the configuration, control plane error, unreadable file), 2 usage error, 3 control plane not reachable.
 `;
 
 export const deleteCommand: Command = {
@@ -60,7 +60,9 @@ export const deleteCommand: Command = {
     }
     if (refs.length === 0) throw new TrellisError('TRELLIS_CLI_NO_RESOURCES', `no resource the mesh reads in ${paths.join(', ')}; nothing was deleted`);
     let failed = 0;
-    for (const r of refs) {
+    // Routes before what they refer to: deleting a VirtualService and the DestinationRule
+    // whose subsets it uses, in either order on the command line, is then not refused.
+    for (const r of [...refs].sort((a, b) => deleteRank(a.kind) - deleteRank(b.kind))) {
       const answer = await client.request('DELETE', refPath(r));
       const code = errorOf(answer)?.code;
       if (answer.status === 200) {
@@ -68,6 +70,10 @@ export const deleteCommand: Command = {
         io.stdout.write(`${r.kind.toLowerCase()}/${r.name} deleted${restored === null ? '' : ` (the definition in ${restored.file}:${restored.line} serves again)`}\n`);
       } else if (code === 'TRELLIS_ADMIN_CONFIG_NOT_FOUND' && values['ignore-not-found'] === true) {
         continue;
+      } else if (code === 'TRELLIS_ADMIN_CONFIG_DELETE_BREAKS') {
+        io.stderr.write(`trellis delete: ${errorOf(answer)?.message} [${code}]\n`);
+        printFindings(io, remoteFindings(answer.body));
+        failed++;
       } else if (code === 'TRELLIS_ADMIN_CONFIG_NOT_FOUND' || code === 'TRELLIS_ADMIN_CONFIG_NOT_APPLIED') {
         io.stderr.write(`trellis delete: ${errorOf(answer)?.message} [${code}]\n`);
         failed++;
@@ -78,6 +84,16 @@ export const deleteCommand: Command = {
     return failed === 0 ? 0 : 1;
   },
 };
+
+function deleteRank(kind: string): number {
+  return kind === 'VirtualService' ? 0 : 1;
+}
+
+/** Findings in a control plane answer, positioned in the files it serves from. */
+function remoteFindings(body: Record<string, unknown>): Finding[] {
+  const list = ((body.error as { findings?: unknown } | undefined)?.findings ?? []) as Record<string, unknown>[];
+  return list.map((raw) => Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null)) as unknown as Finding);
+}
 
 /** The mesh resources the files name; documents of other kinds are passed over, as nothing applied them. */
 function refsIn(paths: readonly string[], defaultNamespace: string): { refs: ResourceRef[]; findings: Finding[] } {

@@ -10,7 +10,7 @@
  * old content or the new, never half a file. Temporary names start with a dot, which the
  * store skips.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { isDns1123Label, isDns1123Subdomain } from '../api/common.js';
@@ -20,7 +20,7 @@ import { loadText } from '../api/load.js';
 import { type AnyResource, keyOf } from '../api/resource.js';
 import { readYaml } from '../api/yaml-source.js';
 import { TrellisError } from '../core/errors.js';
-import { checkApply } from './apply-check.js';
+import { checkApply, checkDelete } from './apply-check.js';
 import { APPLIED_DIR, type ConfigStore } from './config-store.js';
 
 export const APPLY_RESULTS = ['created', 'configured', 'unchanged'] as const;
@@ -42,7 +42,9 @@ export type ApplyOutcome =
 export type DeleteOutcome =
   | { readonly ok: true; readonly file: string; readonly restored?: { readonly file: string; readonly line: number } }
   | { readonly ok: false; readonly reason: 'not-found' }
-  | { readonly ok: false; readonly reason: 'not-applied'; readonly file: string; readonly line: number };
+  | { readonly ok: false; readonly reason: 'not-applied'; readonly file: string; readonly line: number }
+  /** Without it, the configuration would have these errors (and it is kept). */
+  | { readonly ok: false; readonly reason: 'breaks'; readonly findings: readonly Finding[] };
 
 export interface AppliedConfigOptions {
   readonly configDir: string;
@@ -102,6 +104,10 @@ export class AppliedConfig {
     const key = `${kind}/${namespace}/${name}`;
     const snap = store.snapshot();
     const hidden = snap.overrides.get(key);
+    if (existsSync(join(this.#options.configDir, file))) {
+      const check = checkDelete(key, snap.resources, hidden, this.#options.domain);
+      if (check.rejected) return { ok: false, reason: 'breaks', findings: check.findings };
+    }
     try {
       unlinkSync(join(this.#options.configDir, file));
     } catch (err) {

@@ -37,6 +37,21 @@ export function checkApply(incoming: LoadResult, file: string, served: readonly 
   return { findings, rejected: findings.some((f) => f.severity === 'error') };
 }
 
+/**
+ * Whether deleting the applied resource `key` may go ahead: the errors the configuration
+ * would have without it (with `restored`, the user's own definition it hid, back in
+ * place) that it does not have now — a VirtualService left routing to a subset only the
+ * deleted DestinationRule defined. Like a rejected apply, a rejected delete changes
+ * nothing.
+ */
+export function checkDelete(key: string, served: readonly AnyResource[], restored: AnyResource | undefined, domain: string): ApplyCheck {
+  const before = new Set(analyze({ resources: served, workloads: [], findings: [] }, { domain }).map(identity));
+  const rest = served.filter((r) => keyOf(r) !== key);
+  const after = analyze({ resources: restored === undefined ? rest : [...rest, restored], workloads: [], findings: [] }, { domain });
+  const findings = after.filter((f) => f.severity === 'error' && !before.has(identity(f)));
+  return { findings, rejected: findings.length > 0 };
+}
+
 /** A finding without its position: the same problem in an unchanged resource compares equal. */
 function identity(f: Finding): string {
   const r = f.resource;

@@ -45,6 +45,7 @@ export const CODES = {
   TRELLIS_ADMIN_CONFIG_INVALID: code('error', 'Configuration sent to PUT /v1/config has errors; the response lists them, and nothing was stored.'),
   TRELLIS_ADMIN_CONFIG_NOT_FOUND: code('error', 'No served resource has this kind, namespace and name.'),
   TRELLIS_ADMIN_CONFIG_NOT_APPLIED: code('error', 'The resource comes from a file of the configuration directory, not from trellis apply; change that file instead.'),
+  TRELLIS_ADMIN_CONFIG_DELETE_BREAKS: code('error', 'Deleting the applied resource would leave errors in the configuration (a route to a subset only it defines); nothing was deleted.'),
   TRELLIS_ADMIN_CONFIG_STORAGE: code('error', 'Applied configuration cannot be written to (or removed from) the configuration directory.'),
   TRELLIS_REGISTRATION_INVALID: code('error', 'A workload registration is not valid; the response lists each field error.'),
   TRELLIS_REGISTRATION_NOT_FOUND: code('error', 'No live registration has this id (it expired or was removed): register again.'),

@@ -186,6 +186,23 @@ describe('admin API /v1/config', { timeout: 30_000 }, () => {
     assert.ok(existsSync(join(dir, 'mesh.yaml')));
   });
 
+  it('refuses to delete what the rest still needs (a subset a route uses), and deletes it once nothing does', async () => {
+    assert.equal((await call('PUT', '/v1/config', 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ratings}\nspec:\n  host: ratings\n  subsets: [{name: v1, labels: {version: v1}}]\n')).status, 200);
+    assert.equal((await call('PUT', '/v1/config', 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ratings}\nspec:\n  hosts: [ratings]\n  http: [{route: [{destination: {host: ratings, subset: v1}}]}]\n')).status, 200);
+    const refused = await call('DELETE', '/v1/config/destinationrule/default/ratings');
+    assert.equal(refused.status, 409);
+    assert.equal(refused.body.error.code, 'TRELLIS_ADMIN_CONFIG_DELETE_BREAKS');
+    assert.deepEqual(refused.body.error.findings.map((f: any) => [f.code, f.file, f.resource.name]), [
+      ['TRELLIS_ANALYZE_SUBSET_NOT_FOUND', 'applied/virtualservice.default.ratings.yaml', 'ratings'],
+    ]);
+    assert.ok(served('DestinationRule', 'ratings'), 'still served');
+    assert.ok(existsSync(join(dir, 'applied/destinationrule.default.ratings.yaml')));
+    // The route goes first (mesh.yaml's own, without a subset, serves again); then the rule may go.
+    assert.equal((await call('DELETE', '/v1/config/virtualservice/default/ratings')).status, 200);
+    assert.equal((await call('DELETE', '/v1/config/destinationrule/default/ratings')).status, 200);
+    assert.equal(served('DestinationRule', 'ratings'), undefined);
+  });
+
   it('lists what the store serves, filtered by kind, namespace and name, with the spec as written', async () => {
     await call('PUT', '/v1/config', vs('v1', '1.5s'));
     const all = await call('GET', '/v1/config');

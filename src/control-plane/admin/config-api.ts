@@ -62,6 +62,12 @@ async function remove(cp: ControlPlane, kind: AnyResource['kind'], namespace: st
     return { status: 200, body: { kind, namespace, name, file: outcome.file, restored: outcome.restored ?? null, settled } };
   }
   if (outcome.reason === 'not-found') return error(404, 'TRELLIS_ADMIN_CONFIG_NOT_FOUND', `${ref} does not exist`);
+  if (outcome.reason === 'breaks') {
+    const n = outcome.findings.length;
+    return error(409, 'TRELLIS_ADMIN_CONFIG_DELETE_BREAKS',
+      `deleting ${ref} would leave ${n} error${n === 1 ? '' : 's'} in the configuration (below); nothing was deleted: change or delete what refers to it first`,
+      { findings: outcome.findings.map(findingJson) });
+  }
   return error(409, 'TRELLIS_ADMIN_CONFIG_NOT_APPLIED',
     `${ref} is defined in ${outcome.file} (line ${outcome.line}), not applied with trellis apply; remove it from that file instead`,
     { file: outcome.file, line: outcome.line });
