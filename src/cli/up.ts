@@ -60,6 +60,17 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Whether `p` settles within `ms`. */
+function within(p: Promise<void>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms, false);
+    void p.then(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
 /** Streams a child's output to ours, each line prefixed with its name. */
 function prefixLines(stream: NodeJS.ReadableStream | null, prefix: string, out: { write(s: string): unknown }): void {
   if (stream === null) return;
@@ -198,7 +209,8 @@ export const upCommand: Command = {
       replicas = await startReplicas(mesh, dir, cp, log, io, level);
       const total = mesh.workloads.reduce((n, w) => n + w.replicas, 0);
       const registered = await allRegistered(cp, replicas, 30_000);
-      await gateway.waitFor((s) => s.listeners.size > 0, 5_000).catch(() => undefined);
+      // The gateway's first configuration, then its listeners bound (none without a Gateway).
+      if (await within(gateway.whenReady, 5_000)) await gateway.waitFor(() => true, 5_000).catch(() => undefined);
       // Ready when every sidecar and the gateway have acknowledged the configuration
       // that includes every workload, so the first request finds them all.
       await cp.whenSettled(10_000);
