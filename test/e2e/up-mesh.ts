@@ -10,9 +10,10 @@ import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { createServer } from 'node:net';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { http, stars } from '../examples/bookinfo-fixture.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url));
@@ -39,28 +40,13 @@ export interface Page {
 }
 
 /** One HTTP request; resolves with the whole answer and how long it took. */
-export function fetchPage(url: string, options: { method?: string; headers?: Record<string, string>; body?: string; agent?: Agent } = {}): Promise<Page> {
+export async function fetchPage(url: string, options: { method?: string; headers?: Record<string, string>; body?: string; agent?: Agent } = {}): Promise<Page> {
   const start = performance.now();
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: options.method ?? 'GET', headers: options.headers, agent: options.agent, timeout: 20_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers, ms: performance.now() - start }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`${url}: no answer within 20 s`)));
-    req.on('error', reject);
-    req.end(options.body);
-  });
+  const reply = await http(url, options);
+  return { ...reply, ms: performance.now() - start };
 }
 
-/** The product page's stars: how many are drawn, and each review's rating color. */
-export function stars(html: string): { readonly filled: number; readonly colors: readonly string[] } {
-  const filled = html.match(/<span class="star">/g)?.length ?? 0;
-  const colors = [...html.matchAll(/<div class="rating" style="color: ([^"]+)">/g)].map((m) => m[1] as string);
-  return { filled, colors };
-}
+export { stars };
 
 /** "Reviews served by: reviews-v2" → reviews-v2 (or '' when reviews failed). */
 export function servedBy(html: string): string {
