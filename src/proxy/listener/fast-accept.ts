@@ -43,7 +43,7 @@ export interface Listener {
 export interface ListenerOptions {
   /** Use the native helper when it is available (default true); false forces node:net. */
   readonly native?: boolean;
-  /** listen(2) backlog; the kernel caps it at net.core.somaxconn. Default 511, as node:net. */
+  /** listen(2) backlog; the kernel caps it at net.core.somaxconn. Default: that cap, as Envoy's listeners on Linux. */
   readonly backlog?: number;
   /**
    * Accept errors on the node:net path after binding (net.Server 'error' events, e.g.
@@ -72,7 +72,13 @@ export interface TrellisNet {
   close(fd: number): void;
 }
 
-const DEFAULT_BACKLOG = 511;
+/**
+ * Envoy's listeners use net.core.somaxconn (4096 on current kernels) when no
+ * tcp_backlog_size is set; asking for more than the cap gets the cap. node:net's 511
+ * overflowed when 1,000 clients connected at once, and each dropped handshake waits a
+ * second for the client's SYN retry.
+ */
+const DEFAULT_BACKLOG = 65_535;
 /** From dist/src/proxy/listener/ to the repository root. */
 const ADDON_URL = new URL('../../../../native/build/Release/trellis_net.node', import.meta.url);
 
