@@ -23,7 +23,7 @@ import type { ResponseHead } from '../h1-parser.js';
 import type { ChunkedDecoder } from './h2-chunked.js';
 import { grpcStatusOfHttp, grpcTrailersOnly, h2Object } from './h2-headers.js';
 import { applyMutation, NO_FLAGS } from '../router.js';
-import { endTries, keepForReplay, TryingExchange } from './h2-tries.js';
+import { endTries, keepForReplay, TryingExchange, waiting } from './h2-tries.js';
 
 export const kExchange = Symbol('trellis.h2.exchange');
 export type WithExchange<T> = T & { [kExchange]?: H2Exchange };
@@ -178,8 +178,8 @@ function onDownData(this: WithExchange<ServerHttp2Stream>, chunk: Buffer): void 
   if (ex.replay !== null) keepForReplay(ex, chunk);
   // Without a leg a local reply was sent: the rest of the body is read and dropped.
   if (ex.leg === null) return;
-  // No try is open while a retry or a fault delay waits: the bytes were kept, the next try sends them.
-  if (ex.waitTimer !== null || !ex.leg.write(ex, chunk)) this.pause();
+  // No try is open while a retry, a fault delay or a connection waits: the bytes were kept, the next try sends them.
+  if (waiting(ex) || !ex.leg.write(ex, chunk)) this.pause();
 }
 
 function onDownEnd(this: WithExchange<ServerHttp2Stream>): void {
