@@ -246,6 +246,18 @@ describe('H2EndpointPool', { timeout: 15_000 }, () => {
       assert.equal(p.pending, 0);
     });
 
+    it('wakes its waiting requests once when it is closed (they go to the endpoint\'s next pool)', () => {
+      const p = pool();
+      const l = limits(0, 5);
+      let woken = 0;
+      const w: H2Waiter = { streamSlotFree: () => void woken++ };
+      assert.equal(p.tryRequest(GET('/a'), { endStream: true }, l, w), 'pending');
+      p.close();
+      assert.equal(woken, 1);
+      assert.equal(l.breaker.pending, 0);
+      assert.equal(p.pending, 0);
+    });
+
     it('gives the connection slot back when a connection closes, and a waiter opens a new one', async () => {
       const p = pool();
       const l = limits(1, 5, { maxRequestsPerConnection: 1 });

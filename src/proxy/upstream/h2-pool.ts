@@ -366,12 +366,29 @@ export class H2EndpointPool {
    * there is room for them (synchronously; each takes its slot before the next is asked).
    */
   serveWaiters(): void {
+    if (this.#closed) {
+      this.#wakeAll();
+      return;
+    }
     const q = this.#waiters;
     while (q.length > 0) {
       const w = q[0] as Waiting;
-      if (!this.#closed && !this.#free(w.limits)) return;
+      if (!this.#free(w.limits)) return;
       q.shift();
       if (q.length === 0) notWaiting(this);
+      w.limits.breaker.endPending();
+      w.waiter.streamSlotFree();
+    }
+  }
+
+  /**
+   * A closed pool takes no more waiters' streams: each tries again once, now, and goes to
+   * the endpoint's next pool (`UpstreamState` forgets a pool before closing it).
+   */
+  #wakeAll(): void {
+    const q = this.#waiters.splice(0);
+    if (q.length > 0) notWaiting(this);
+    for (const w of q) {
       w.limits.breaker.endPending();
       w.waiter.streamSlotFree();
     }
