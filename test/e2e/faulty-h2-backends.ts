@@ -1,11 +1,11 @@
 /**
  * Deliberately faulty HTTP/2 backends on 127.0.0.1 for the HTTP/2 resilience tests: an
  * h2c server and a gRPC Echo server (grpc-js), each counting what it got and behaving as
- * told — answering, failing (503 / UNAVAILABLE), stalling (never answering), or ending
- * each connection with GOAWAY after a few streams.
+ * told — answering, failing (503 / UNAVAILABLE), stalling (never answering), holding
+ * requests until released, or ending each connection with GOAWAY after a few streams.
  */
 import { EventEmitter } from 'node:events';
-import { constants, createServer, type Http2Server, type ServerHttp2Session } from 'node:http2';
+import { constants, createServer, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
@@ -18,6 +18,17 @@ import { ROOT } from '../helpers.js';
  */
 export type H2Behaviour = 'ok' | 'fail' | 'stall' | 'goaway' | 'goaway-error';
 
+/** A request path that the h2c backend holds unanswered (whatever its behaviour) until `release()`. */
+export const HOLD_PATH = '/hold';
+
+/** What an h2c backend saw of a request. */
+export interface SeenRequest {
+  readonly authority: string;
+  readonly path: string;
+  readonly contentType: string;
+  readonly body: Buffer;
+}
+
 export const GOAWAY_AFTER = 3;
 
 export interface H2Backend {
@@ -26,33 +37,63 @@ export interface H2Backend {
   behaviour: H2Behaviour;
   /** Requests (streams) received. */
   requests: number;
-  /** Connections accepted. */
+  /** Connections accepted; connections closed. */
   sessions: number;
-  /** 'request' per stream. */
+  closedSessions: number;
+  /** Requests with their bodies, in the order they completed ('seen' is emitted for each). */
+  readonly seen: SeenRequest[];
+  /** 'request' per stream; 'session-close' per closed connection. */
   readonly events: EventEmitter;
+  /** Answers the requests held on `HOLD_PATH` (200, `<name> held`). */
+  release(): void;
   close(): Promise<void>;
 }
 
 type CountedSession = ServerHttp2Session & { streams?: number };
 
-export async function startFaultyH2(name: string, behaviour: H2Behaviour): Promise<H2Backend> {
-  const server: Http2Server = createServer();
+/** `maxConcurrentStreams`: the SETTINGS value the backend announces (Node's default: unlimited). */
+export async function startFaultyH2(name: string, behaviour: H2Behaviour, maxConcurrentStreams?: number): Promise<H2Backend> {
+  const server: Http2Server = createServer(maxConcurrentStreams === undefined ? {} : { settings: { maxConcurrentStreams } });
   const open = new Set<ServerHttp2Session>();
-  const backend: H2Backend = { name, port: 0, behaviour, requests: 0, sessions: 0, events: new EventEmitter(), close: () => Promise.resolve() };
+  const held: ServerHttp2Stream[] = [];
+  const backend: H2Backend = {
+    name, port: 0, behaviour, requests: 0, sessions: 0, closedSessions: 0, seen: [], events: new EventEmitter(),
+    release: () => {
+      for (const s of held.splice(0)) {
+        if (s.closed) continue;
+        s.respond({ ':status': 200, 'content-type': 'text/plain', 'x-backend': name });
+        s.end(`${name} held`);
+      }
+    },
+    close: () => Promise.resolve(),
+  };
   server.on('session', (s: ServerHttp2Session) => {
     backend.sessions++;
     open.add(s);
     s.on('error', () => undefined);
-    s.on('close', () => open.delete(s));
+    s.on('close', () => {
+      open.delete(s);
+      backend.closedSessions++;
+      backend.events.emit('session-close');
+    });
   });
-  server.on('stream', (stream) => {
+  server.on('stream', (stream, headers) => {
     backend.requests++;
     backend.events.emit('request');
     stream.on('error', () => undefined);
     const session = stream.session as CountedSession;
     session.streams = (session.streams ?? 0) + 1;
     const b = backend.behaviour;
-    stream.resume();
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => {
+      backend.seen.push({ authority: String(headers[':authority']), path: String(headers[':path']), contentType: String(headers['content-type'] ?? ''), body: Buffer.concat(chunks) });
+      backend.events.emit('seen');
+    });
+    if (headers[':path'] === HOLD_PATH) {
+      held.push(stream);
+      return;
+    }
     if (b === 'stall') return;
     const last = (b === 'goaway' || b === 'goaway-error') && session.streams === GOAWAY_AFTER;
     if (last && b === 'goaway') session.goaway(constants.NGHTTP2_NO_ERROR, stream.id as number);

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { constants, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
-import { H2EndpointPool, type H2Request } from '../../src/proxy/upstream/h2-pool.js';
+import type { PoolSettings } from '../../src/proxy/config/pool-settings.js';
+import { CircuitBreaker, ENVOY_DEFAULT_THRESHOLDS } from '../../src/proxy/resilience/circuit-breaker.js';
+import { H2EndpointPool, type H2Limits, type H2Refusal, type H2Request, type H2Waiter } from '../../src/proxy/upstream/h2-pool.js';
 import { freePort } from '../e2e/http-backends.js';
 
 /** A test server: `/hold` streams wait until `release()`; others answer at once. */
@@ -182,5 +184,119 @@ describe('H2EndpointPool', { timeout: 15_000 }, () => {
     await outcome(r);
     await new Promise((resolve) => r.connection.session.once('close', resolve));
     assert.equal(p.open, 0);
+  });
+
+  describe('with a cluster\'s limits (tryRequest)', () => {
+    const SETTINGS: PoolSettings = { idleTimeoutMs: 60_000, maxRequestsPerConnection: 0, maxConnectionDurationMs: 0, tcpKeepalive: null };
+    const limits = (maxConnections: number, maxPendingRequests: number, settings: Partial<PoolSettings> = {}): H2Limits => ({
+      maxConcurrentStreams: 3, // the test server's SETTINGS_MAX_CONCURRENT_STREAMS
+      connectTimeoutMs: 2_000,
+      pool: { ...SETTINGS, ...settings },
+      breaker: new CircuitBreaker('test', { ...ENVOY_DEFAULT_THRESHOLDS, maxConnections, maxPendingRequests }),
+    });
+    /** A waiter that opens its stream when the pool says so. */
+    class Waiter implements H2Waiter {
+      result: H2Request | H2Refusal | null = null;
+      readonly opened: Promise<H2Request>;
+      #resolve: (r: H2Request) => void = () => undefined;
+      constructor(readonly p: H2EndpointPool, readonly l: H2Limits, readonly path: string) {
+        this.opened = new Promise((resolve) => (this.#resolve = resolve));
+      }
+      start(): H2Request | H2Refusal {
+        const r = this.p.tryRequest(GET(this.path), { endStream: true }, this.l, this);
+        this.result = r;
+        if (typeof r !== 'string') this.#resolve(r);
+        return r;
+      }
+      streamSlotFree(): void {
+        this.start();
+      }
+    }
+
+    it('opens at most max_connections; then queues up to max_pending_requests and overflows beyond', async () => {
+      const q = pool();
+      const l = limits(1, 1);
+      const held = [1, 2, 3].map(() => new Waiter(q, l, '/hold'));
+      assert.deepEqual(held.map((w) => typeof w.start()), ['object', 'object', 'object']);
+      const heldDone = Promise.all(held.map((w) => outcome(w.result as H2Request)));
+      const fourth = new Waiter(q, l, '/a');
+      assert.equal(fourth.start(), 'pending');
+      assert.equal(new Waiter(q, l, '/a').start(), 'overflow');
+      assert.equal(l.breaker.connections, 1);
+      assert.equal(l.breaker.pending, 1);
+      assert.equal(q.pending, 1);
+      await up.holding(3);
+      up.release(); // the held streams end: the waiting one gets a slot on the same connection
+      const r = await fourth.opened;
+      assert.equal((await outcome(r)).body, 'ok');
+      assert.equal(r.connection, (held[0]?.result as H2Request).connection);
+      assert.equal(l.breaker.pending, 0);
+      assert.equal(q.pending, 0);
+      assert.deepEqual((await heldDone).map((o) => o.body), ['held', 'held', 'held']);
+    });
+
+    it('takes a waiting request out of the queue when it gives up', () => {
+      const p = pool();
+      const l = limits(0, 5);
+      const w = new Waiter(p, l, '/a');
+      assert.equal(w.start(), 'pending');
+      assert.equal(l.breaker.pending, 1);
+      p.cancel(w);
+      assert.equal(l.breaker.pending, 0);
+      assert.equal(p.pending, 0);
+    });
+
+    it('wakes its waiting requests once when it is closed (they go to the endpoint\'s next pool)', () => {
+      const p = pool();
+      const l = limits(0, 5);
+      let woken = 0;
+      const w: H2Waiter = { streamSlotFree: () => void woken++ };
+      assert.equal(p.tryRequest(GET('/a'), { endStream: true }, l, w), 'pending');
+      p.close();
+      assert.equal(woken, 1);
+      assert.equal(l.breaker.pending, 0);
+      assert.equal(p.pending, 0);
+    });
+
+    it('gives the connection slot back when a connection closes, and a waiter opens a new one', async () => {
+      const p = pool();
+      const l = limits(1, 5, { maxRequestsPerConnection: 1 });
+      const a = new Waiter(p, l, '/hold');
+      const first = a.start() as H2Request;
+      const firstDone = outcome(first);
+      const b = new Waiter(p, l, '/a');
+      assert.equal(b.start(), 'pending', 'the only connection took its one request');
+      assert.equal(first.connection.draining, true);
+      await up.holding(1);
+      up.release();
+      const second = await b.opened;
+      assert.notEqual(second.connection, first.connection);
+      assert.equal((await outcome(second)).body, 'ok');
+      assert.equal((await firstDone).body, 'held');
+      assert.equal(first.connection.session.closed, true);
+      assert.equal(l.breaker.connections, 1, 'the first connection was given back');
+    });
+
+    it('closes a connection idle for the cluster\'s idle timeout, and gives its slot back', async () => {
+      const p = pool(up.port, 60_000);
+      const l = limits(10, 10, { idleTimeoutMs: 50 });
+      const r = p.tryRequest(GET('/a'), { endStream: true }, l, new Waiter(p, l, '/a')) as H2Request;
+      await outcome(r);
+      assert.equal(l.breaker.connections, 1);
+      await new Promise((resolve) => r.connection.session.once('close', resolve));
+      assert.equal(p.open, 0);
+      assert.equal(l.breaker.connections, 0);
+    });
+
+    it('takes no new streams on a connection past max_connection_duration', async () => {
+      const p = pool();
+      const l = limits(10, 10, { maxConnectionDurationMs: 50 });
+      const a = p.tryRequest(GET('/a'), { endStream: true }, l, new Waiter(p, l, '/a')) as H2Request;
+      await outcome(a);
+      await new Promise((resolve) => a.connection.session.once('close', resolve));
+      const b = p.tryRequest(GET('/b'), { endStream: true }, l, new Waiter(p, l, '/b')) as H2Request;
+      assert.notEqual(b.connection, a.connection);
+      assert.equal((await outcome(b)).body, 'ok');
+    });
   });
 });

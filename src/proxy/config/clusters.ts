@@ -162,8 +162,9 @@ export class UpstreamState {
     }
     for (const [id, pool] of this.#h2) {
       if (live.has(id)) continue;
-      pool.close(); // open streams finish; the connections close after them
+      // Forgotten first: requests waiting in it for a connection go to a new pool.
       this.#h2.delete(id);
+      pool.close(); // open streams finish; the connections close after them
     }
   }
 

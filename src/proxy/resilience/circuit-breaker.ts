@@ -144,6 +144,11 @@ export class CircuitBreaker {
     return true;
   }
 
+  /** Whether `tryConnect()` would admit a connection now; counts nothing (for pools deciding whom to wake). */
+  canConnect(): boolean {
+    return this.connections < this.#t.maxConnections;
+  }
+
   /** When a connection that `tryConnect()` admitted closes (or failed to connect). */
   connectionClosed(): void {
     if (this.connections > 0) this.connections--;

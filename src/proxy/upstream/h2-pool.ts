@@ -6,12 +6,24 @@
  * (Envoy's HTTP/2 connection pool). A connection that received GOAWAY, failed or closed
  * takes no new streams; its open streams finish, and the next request opens a fresh one.
  *
+ * A cluster's settings apply to the connections opened for it (`tryRequest` with its
+ * `H2Limits`), as in the HTTP/1.1 pools (pool.ts `configureConnection`): `idle_timeout`
+ * (closed after that long without streams), `max_requests_per_connection` (no new streams
+ * after that many; closed when they end), `max_connection_duration` (the same once that
+ * old) and TCP keepalive. Its circuit breaker counts the connections
+ * (`max_connections`); a request that finds every connection at its stream limit and may
+ * open none waits in the pool's pending queue (`max_pending_requests`) for a stream slot
+ * or a connection slot, or overflows at once — Envoy's HTTP/2 pool.
+ *
  * Built on `node:http2` (proxy-perf-notes: about a quarter of nginx's h2 throughput;
  * there is no faster HTTP/2 engine for Node).
  */
 import { connect as h2connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type ClientSessionRequestOptions, type Http2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
 import { addAbortSignal, Readable } from 'node:stream';
+import type { PoolSettings, TcpKeepalive } from '../config/pool-settings.js';
+import { setTcpKeepalive } from '../listener/fast-accept.js';
+import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from './pool.js';
 
 /**
@@ -34,9 +46,36 @@ export const DEFAULT_H2_POOL_OPTIONS: H2PoolOptions = {
   idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
 };
 
+/**
+ * What a cluster asks of the pool for its requests (`ClusterRuntime` has these fields):
+ * its stream limit per connection, connect timeout, connection settings, and the circuit
+ * breaker that counts its connections and waiting requests.
+ */
+export interface H2Limits {
+  readonly maxConcurrentStreams: number;
+  readonly connectTimeoutMs: number;
+  readonly pool: PoolSettings;
+  readonly breaker: CircuitBreaker;
+}
+
+/** A request waiting in a pool's pending queue (the exchange itself: no closure per request). */
+export interface H2Waiter {
+  /**
+   * Called once, synchronously from a pool event, when a stream slot or a connection slot
+   * may be free for it: it calls `tryRequest` again. Its pending slot was given back.
+   */
+  streamSlotFree(): void;
+}
+
+/** `tryRequest` could not open a stream now: the request waits (`pending`), or `max_pending_requests` is reached too (`overflow`: 503 UO). */
+export const H2_REFUSALS = { pending: 'pending', overflow: 'overflow' } as const;
+export type H2Refusal = (typeof H2_REFUSALS)[keyof typeof H2_REFUSALS];
+
 const kConn = Symbol('trellis.h2.connection');
 type StreamWithConn = ClientHttp2Stream & { [kConn]?: H2Connection };
 type SessionWithConn = ClientHttp2Session & { [kConn]?: H2Connection };
+const kKeepalive = Symbol('trellis.h2.keepalive');
+type SocketWithKeepalive = Socket & { [kKeepalive]?: TcpKeepalive };
 
 /** One HTTP/2 connection of a pool. */
 export class H2Connection {
@@ -52,15 +91,24 @@ export class H2Connection {
   draining = false;
   /** Requests sent on it. */
   requests = 0;
+  /** `max_requests_per_connection`: it takes no new stream after this many; 0 = no limit. */
+  readonly maxRequests: number;
+  /** The breaker whose `max_connections` counts it (given back on close); null when none does. */
+  breaker: CircuitBreaker | null;
   #connectTimer: NodeJS.Timeout | null;
+  /** `max_connection_duration`: drains it when it passes. */
+  #ageTimer: NodeJS.Timeout | null = null;
 
-  constructor(pool: H2EndpointPool, connectTimeoutMs: number) {
+  constructor(pool: H2EndpointPool, connectTimeoutMs: number, settings: PoolSettings | null = null, breaker: CircuitBreaker | null = null) {
     this.pool = pool;
     this.maxStreams = pool.peerMaxStreams;
+    this.maxRequests = settings?.maxRequestsPerConnection ?? 0;
+    this.breaker = breaker;
     const { address, port } = pool;
     const host = address.includes(':') ? `[${address}]` : address;
+    const keepalive = settings?.tcpKeepalive ?? null;
     const session = h2connect(`http://${host}:${port}`, {
-      createConnection: (): Socket => netConnect({ host: address, port, noDelay: true, keepAlive: true }).once('finish', onSocketFinish),
+      createConnection: (): Socket => openSocket(address, port, keepalive),
       settings: { enablePush: false },
     });
     this.session = session;
@@ -71,9 +119,13 @@ export class H2Connection {
     session.on('close', onSessionClose);
     session.on('error', onSessionError);
     session.on('timeout', onSessionIdle);
-    session.setTimeout(pool.options.idleTimeoutMs);
+    // Node's session timer restarts on every frame either way, so it fires this long after
+    // the last stream's last frame: Envoy's idle_timeout (no active streams), 0 = none.
+    session.setTimeout(settings?.idleTimeoutMs ?? pool.options.idleTimeoutMs);
     this.#connectTimer = setTimeout(onConnectTimeout, connectTimeoutMs, this);
     this.#connectTimer.unref();
+    const maxAgeMs = settings?.maxConnectionDurationMs ?? 0;
+    if (maxAgeMs > 0) this.#ageTimer = setTimeout(onMaxAge, maxAgeMs, this).unref();
   }
 
   /** Whether a new stream may be opened on it, with `localMax` the cluster's own limit. */
@@ -84,6 +136,18 @@ export class H2Connection {
   clearConnectTimer(): void {
     if (this.#connectTimer !== null) clearTimeout(this.#connectTimer);
     this.#connectTimer = null;
+  }
+
+  /** The session closed: timers stopped, the breaker's connection slot given back (once). */
+  closed(): void {
+    this.clearConnectTimer();
+    if (this.#ageTimer !== null) clearTimeout(this.#ageTimer);
+    this.#ageTimer = null;
+    const breaker = this.breaker;
+    if (breaker === null) return;
+    this.breaker = null;
+    breaker.connectionClosed();
+    connectionSlotFree(breaker);
   }
 
   /** No new streams; closes once the open ones finish (GOAWAY to the peer). */
@@ -105,6 +169,21 @@ function onSocketFinish(this: Socket): void {
   this.destroy();
 }
 
+function openSocket(address: string, port: number, keepalive: TcpKeepalive | null): Socket {
+  const socket = netConnect({ host: address, port, noDelay: true, keepAlive: true }).once('finish', onSocketFinish) as SocketWithKeepalive;
+  if (keepalive !== null) {
+    socket[kKeepalive] = keepalive;
+    socket.once('connect', onSocketConnect);
+  }
+  return socket;
+}
+
+/** TCP keepalive as the cluster says (`tcp_keepalive`): set once the socket has its fd, as pool.ts `connected()` does. */
+function onSocketConnect(this: SocketWithKeepalive): void {
+  const k = this[kKeepalive];
+  if (k !== undefined) setTcpKeepalive(this, k.idleS, k.intervalS, k.probes);
+}
+
 function onSessionConnect(this: SessionWithConn): void {
   const c = this[kConn] as H2Connection;
   c.connected = true;
@@ -113,8 +192,10 @@ function onSessionConnect(this: SessionWithConn): void {
 
 function onRemoteSettings(this: SessionWithConn, settings: { maxConcurrentStreams?: number }): void {
   const c = this[kConn] as H2Connection;
+  const before = c.maxStreams;
   c.maxStreams = settings.maxConcurrentStreams ?? UNLIMITED_STREAMS;
   c.pool.peerMaxStreams = c.maxStreams;
+  if (c.maxStreams > before) c.pool.serveWaiters();
 }
 
 function onSessionGoaway(this: SessionWithConn): void {
@@ -123,9 +204,9 @@ function onSessionGoaway(this: SessionWithConn): void {
 
 function onSessionClose(this: SessionWithConn): void {
   const c = this[kConn] as H2Connection;
-  c.clearConnectTimer();
   c.draining = true;
   c.pool.forget(c, true);
+  c.closed();
 }
 
 /** Failures reach each stream as its own 'error' and 'close'; the session only stops taking streams. */
@@ -147,10 +228,19 @@ function onConnectTimeout(c: H2Connection): void {
   c.session.destroy(Object.assign(new Error(`connect timeout to ${c.pool.address}:${c.pool.port}`), { code: 'ETIMEDOUT' }));
 }
 
+/** `max_connection_duration` passed: no new streams; it closes once its streams end (Envoy drains it). */
+function onMaxAge(c: H2Connection): void {
+  if (!c.draining) c.drain();
+}
+
 function onStreamClose(this: StreamWithConn): void {
   const c = this[kConn] as H2Connection;
   c.active--;
-  if (c.draining && c.active === 0 && !c.session.closed) c.session.close();
+  if (c.draining) {
+    if (c.active === 0 && !c.session.closed) c.session.close();
+    return;
+  }
+  c.pool.serveWaiters(); // a stream slot is free
 }
 
 /** A stream and the connection it was opened on. */
@@ -173,6 +263,8 @@ export class H2EndpointPool {
   readonly #conns: H2Connection[] = [];
   /** Every connection not closed yet, draining ones included. */
   readonly #all = new Set<H2Connection>();
+  /** Requests waiting for a stream slot (`max_connections` reached, every connection full), oldest first. */
+  readonly #waiters: Waiting[] = [];
   #closed = false;
 
   constructor(address: string, port: number, options: H2PoolOptions = DEFAULT_H2_POOL_OPTIONS) {
@@ -192,15 +284,41 @@ export class H2EndpointPool {
   }
 
   /**
-   * Opens a stream with `headers` (pseudo-headers included). Uses the oldest connection
-   * with a free slot (streams concentrate on few connections; extra ones idle out), else
-   * opens a connection, waiting for its connect for at most `connectTimeoutMs`. Never
-   * throws for network failures: they arrive as the stream's 'error' and 'close' events;
-   * the caller must listen for 'error'.
+   * Opens a stream with `headers` (pseudo-headers included), with no circuit breaker: uses
+   * the oldest connection with a free slot (streams concentrate on few connections; extra
+   * ones idle out), else opens a connection, waiting for its connect for at most
+   * `connectTimeoutMs`. Never throws for network failures: they arrive as the stream's
+   * 'error' and 'close' events; the caller must listen for 'error'.
    */
   request(headers: OutgoingHttpHeaders, options: ClientSessionRequestOptions, localMax = UNLIMITED_STREAMS, connectTimeoutMs = this.options.connectTimeoutMs): H2Request {
+    return this.#request(headers, options, localMax, connectTimeoutMs, null) as H2Request;
+  }
+
+  /**
+   * `request` for a cluster with `limits`: a new connection takes the cluster's settings
+   * and counts against its `max_connections`. When no connection has a free slot and none
+   * may be opened, the request waits in this pool's queue (`pending`: `waiter` is called
+   * once a slot may be free, or `cancel(waiter)` takes it out) or, past
+   * `max_pending_requests`, gets `overflow` (Envoy: 503 UO at once).
+   */
+  tryRequest(headers: OutgoingHttpHeaders, options: ClientSessionRequestOptions, limits: H2Limits, waiter: H2Waiter): H2Request | H2Refusal {
+    const r = this.#request(headers, options, limits.maxConcurrentStreams, limits.connectTimeoutMs, limits);
+    if (r !== null) return r;
+    if (!limits.breaker.tryPending()) return H2_REFUSALS.overflow;
+    this.#waiters.push({ waiter, limits });
+    waitingOn(limits.breaker, this);
+    return H2_REFUSALS.pending;
+  }
+
+  /** `tryRequest` without waiting: null when it would have to (for fire-and-forget copies). */
+  requestIfFree(headers: OutgoingHttpHeaders, options: ClientSessionRequestOptions, limits: H2Limits): H2Request | null {
+    return this.#request(headers, options, limits.maxConcurrentStreams, limits.connectTimeoutMs, limits);
+  }
+
+  #request(headers: OutgoingHttpHeaders, options: ClientSessionRequestOptions, localMax: number, connectTimeoutMs: number, limits: H2Limits | null): H2Request | null {
     for (let attempt = 0; ; attempt++) {
-      const c = this.#acquire(localMax, connectTimeoutMs);
+      const c = this.#acquire(localMax, connectTimeoutMs, limits);
+      if (c === null) return null;
       let stream: ClientHttp2Stream;
       try {
         stream = c.session.request(headers, options);
@@ -215,17 +333,78 @@ export class H2EndpointPool {
       c.requests++;
       (stream as StreamWithConn)[kConn] = c;
       stream.once('close', onStreamClose);
+      // max_requests_per_connection: this was its last stream; it closes after it.
+      if (c.maxRequests > 0 && c.requests >= c.maxRequests) c.drain();
       return { stream, connection: c };
     }
   }
 
-  #acquire(localMax: number, connectTimeoutMs: number): H2Connection {
+  /** A connection with a free slot; else a new one, if the breaker allows (null: it does not). */
+  #acquire(localMax: number, connectTimeoutMs: number, limits: H2Limits | null): H2Connection | null {
     for (const c of this.#conns) if (c.usable(localMax)) return c;
-    const c = new H2Connection(this, connectTimeoutMs);
+    if (limits !== null && !limits.breaker.tryConnect()) return null;
+    const c = new H2Connection(this, connectTimeoutMs, limits?.pool ?? null, limits?.breaker ?? null);
     this.#all.add(c);
     if (!this.#closed) this.#conns.push(c);
     else c.draining = true;
     return c;
+  }
+
+  /** Whether a request with `limits` would get a stream now. */
+  #free(limits: H2Limits): boolean {
+    for (const c of this.#conns) if (c.usable(limits.maxConcurrentStreams)) return true;
+    return limits.breaker.canConnect();
+  }
+
+  /** How many requests wait for a stream slot (for the admin output and tests). */
+  get pending(): number {
+    return this.#waiters.length;
+  }
+
+  /**
+   * A stream slot or a connection slot may be free: the oldest waiters try again while
+   * there is room for them (synchronously; each takes its slot before the next is asked).
+   */
+  serveWaiters(): void {
+    if (this.#closed) {
+      this.#wakeAll();
+      return;
+    }
+    const q = this.#waiters;
+    while (q.length > 0) {
+      const w = q[0] as Waiting;
+      if (!this.#free(w.limits)) return;
+      q.shift();
+      if (q.length === 0) notWaiting(this);
+      w.limits.breaker.endPending();
+      w.waiter.streamSlotFree();
+    }
+  }
+
+  /**
+   * A closed pool takes no more waiters' streams: each tries again once, now, and goes to
+   * the endpoint's next pool (`UpstreamState` forgets a pool before closing it).
+   */
+  #wakeAll(): void {
+    const q = this.#waiters.splice(0);
+    if (q.length > 0) notWaiting(this);
+    for (const w of q) {
+      w.limits.breaker.endPending();
+      w.waiter.streamSlotFree();
+    }
+  }
+
+  /** A waiting request gave up (its timeout, the client left): out of the queue, its pending slot given back. */
+  cancel(waiter: H2Waiter): void {
+    const q = this.#waiters;
+    for (let i = 0; i < q.length; i++) {
+      const w = q[i] as Waiting;
+      if (w.waiter !== waiter) continue;
+      q.splice(i, 1);
+      if (q.length === 0) notWaiting(this);
+      w.limits.breaker.endPending();
+      return;
+    }
   }
 
   /** Called when a connection stops taking streams (`closed`: and is gone). */
@@ -235,21 +414,66 @@ export class H2EndpointPool {
     if (closed) this.#all.delete(c);
   }
 
-  /** Closes every connection gracefully: open streams finish, new ones go elsewhere. */
+  /**
+   * Closes every connection gracefully: open streams finish, new ones go elsewhere.
+   * Waiting requests try again at once (their next `h2()` pool is a new one).
+   */
   close(): void {
     this.#closed = true;
     for (const c of [...this.#conns]) c.drain();
+    this.serveWaiters();
   }
 
-  /** Closes every connection now, draining ones included, resetting open streams. */
+  /** Closes every connection now, draining ones included, resetting open streams; waiting requests are dropped (the proxy is stopping). */
   destroy(): void {
     this.#closed = true;
     this.#conns.length = 0;
+    for (const w of this.#waiters.splice(0)) w.limits.breaker.endPending();
+    notWaiting(this);
     for (const c of this.#all) {
       c.draining = true;
       c.session.destroy();
     }
     this.#all.clear();
+  }
+}
+
+interface Waiting {
+  readonly waiter: H2Waiter;
+  readonly limits: H2Limits;
+}
+
+/**
+ * The pools with requests waiting under each breaker: a connection slot freed by one
+ * endpoint's connection may serve a request waiting for another endpoint of the cluster
+ * (`max_connections` is per cluster). Only pools with waiters are here.
+ */
+const waitingPools = new Map<CircuitBreaker, Set<H2EndpointPool>>();
+
+function waitingOn(breaker: CircuitBreaker, pool: H2EndpointPool): void {
+  let pools = waitingPools.get(breaker);
+  if (pools === undefined) {
+    pools = new Set();
+    waitingPools.set(breaker, pools);
+  }
+  pools.add(pool);
+}
+
+/** `pool` has no waiters left. */
+function notWaiting(pool: H2EndpointPool): void {
+  for (const [breaker, pools] of waitingPools) {
+    pools.delete(pool);
+    if (pools.size === 0) waitingPools.delete(breaker);
+  }
+}
+
+/** A connection counted by `breaker` closed: the pools waiting under it may open one. */
+function connectionSlotFree(breaker: CircuitBreaker): void {
+  const pools = waitingPools.get(breaker);
+  if (pools === undefined) return;
+  for (const p of [...pools]) {
+    if (!breaker.canConnect()) return;
+    p.serveWaiters();
   }
 }
 

@@ -23,7 +23,8 @@ import type { ResponseHead } from '../h1-parser.js';
 import type { ChunkedDecoder } from './h2-chunked.js';
 import { grpcStatusOfHttp, grpcTrailersOnly, h2Object } from './h2-headers.js';
 import { applyMutation, NO_FLAGS, removeHeader } from '../router.js';
-import { endTries, keepForReplay, TryingExchange } from './h2-tries.js';
+import { endTries, keepForReplay, TryingExchange, waiting } from './h2-tries.js';
+import { keepForMirror, mirrorComplete } from './h2-mirror.js';
 
 export const kExchange = Symbol('trellis.h2.exchange');
 export type WithExchange<T> = T & { [kExchange]?: H2Exchange };
@@ -100,6 +101,10 @@ export class H2Exchange extends TryingExchange {
   complete = false;
   /** Response trailers, sent when the body has been written. */
   trailers: OutgoingHttpHeaders | null = null;
+  /** A mirrored request's copy, until its body is complete (`h2-mirror.ts`): its headers (with `host`) and body; null otherwise. */
+  mirrorHeaders: string[] | null = null;
+  mirrorBody: Buffer[] | null = null;
+  mirrorBytes = 0;
   /** The downstream stream has a 'drain' listener (added the first time it is full). */
   drainWatched = false;
   series: HttpSeries | null = null;
@@ -176,14 +181,16 @@ function onDownData(this: WithExchange<ServerHttp2Stream>, chunk: Buffer): void 
   const ex = this[kExchange] as H2Exchange;
   ex.bytesIn += chunk.length;
   if (ex.replay !== null) keepForReplay(ex, chunk);
+  if (ex.mirrorBody !== null) keepForMirror(ex, chunk);
   // Without a leg a local reply was sent: the rest of the body is read and dropped.
   if (ex.leg === null) return;
-  // No try is open while a retry or a fault delay waits: the bytes were kept, the next try sends them.
-  if (ex.waitTimer !== null || !ex.leg.write(ex, chunk)) this.pause();
+  // No try is open while a retry, a fault delay or a connection waits: the bytes were kept, the next try sends them.
+  if (waiting(ex) || !ex.leg.write(ex, chunk)) this.pause();
 }
 
 function onDownEnd(this: WithExchange<ServerHttp2Stream>): void {
   const ex = this[kExchange] as H2Exchange;
+  if (ex.mirrorHeaders !== null) mirrorComplete(ex);
   if (ex.leg !== null) ex.leg.end(ex);
 }
 

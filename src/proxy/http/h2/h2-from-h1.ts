@@ -24,7 +24,7 @@ import type { Endpoint, EndpointState } from '../../upstream/lb/types.js';
 import type { ListenContext } from '../context.js';
 import { ChunkedDecoder } from './h2-chunked.js';
 import { flatFromObject, grpcStatusOfHttp, grpcMessage, h2Object, isGrpcContentType } from './h2-headers.js';
-import { beginTries, CONNECT_FAILURE, delayTry, endTries, keepForReplay, REFUSED_STREAM, RESET_SENT, RESET_UNSENT, responseArrived, sendTry, TryingExchange, tryFailed } from './h2-tries.js';
+import { beginTries, CONNECT_FAILURE, delayTry, endTries, keepForReplay, openTryStream, REFUSED_STREAM, RESET_SENT, RESET_UNSENT, responseArrived, sendTry, stopWaiting, TryingExchange, tryFailed, waiting } from './h2-tries.js';
 import { serializeResponseHead } from '../headers.js';
 import { applyMutation, type ForwardDecision, headerOf, NO_FLAGS, removeHeader } from '../router.js';
 
@@ -136,8 +136,8 @@ export class H1ToH2 extends TryingExchange {
 
   #data(data: Buffer): boolean {
     if (this.replay !== null) keepForReplay(this, data);
-    if (this.waitTimer !== null) {
-      this.heldBack = true; // kept; the next try sends it
+    if (waiting(this)) {
+      this.heldBack = true; // kept; the next try (or the stream once a connection is free) sends it
       return false;
     }
     return this.stream === null || this.stream.write(data);
@@ -173,8 +173,8 @@ export class H1ToH2 extends TryingExchange {
   }
 
   openTry(): void {
-    const cluster = (this.decision as ForwardDecision).cluster;
-    const r = this.upstream.h2(this.address, this.port).request(this.headers, { endStream: this.requestBodyless }, cluster.maxConcurrentStreams, cluster.connectTimeoutMs);
+    const r = openTryStream(this, this.upstream.h2(this.address, this.port), this.headers, { endStream: this.requestBodyless });
+    if (r === null) return; // waits for a connection (or answered 503 UO)
     const s = r.stream as Stream;
     s[kBridge] = this;
     this.stream = s;
@@ -199,7 +199,10 @@ export class H1ToH2 extends TryingExchange {
 
   dropTry(): boolean {
     const s = this.stream;
-    if (s === null) return false;
+    if (s === null) {
+      stopWaiting(this);
+      return false;
+    }
     this.stream = null; // its events are ignored from now on
     cancelStream(s);
     return true;

@@ -16,6 +16,7 @@ import { attachDownstream, H2Exchange, localGrpcReply, localReply } from './h2-e
 import { flatFromRaw, isGrpcContentType, upstreamRequestHeaders } from './h2-headers.js';
 import { forwardToH1 } from './h2-to-h1.js';
 import { forwardToH2 } from './h2-upstream.js';
+import { beginMirror } from './h2-mirror.js';
 import { beginTries, delayTry, sendTry } from './h2-tries.js';
 import { exchangeTimeoutMs } from '../../resilience/attempts.js';
 import { beginForward, decide, type ForwardDecision, type LocalDecision, NO_FLAGS } from '../router.js';
@@ -185,6 +186,7 @@ function onStream(this: ServerWithListener, stream: ServerHttp2Stream, headers: 
   const upHeaders = upstreamRequestHeaders(ctx, flat, d, info, remote);
   // Tell a mesh destination's proxy who is calling (Istio's metadata exchange).
   if (ctx.mode !== 'inbound' && d.endpoint !== undefined) upHeaders.push(...ctx.identity.peerHeaders);
+  if (d.action.mirrors !== null) beginMirror(ex, d, upHeaders);
   forward(ex, d, upHeaders);
 }
 

@@ -11,12 +11,20 @@
  * for HTTP/2 clients, `H1ToH2` for HTTP/1.1 clients to HTTP/2 clusters), so a request
  * still has one context object (STYLE 15); they implement the protocol half (open a try,
  * drop it, answer locally). Timers are module-level functions given the exchange.
+ *
+ * A try's stream comes from the endpoint's pool under the cluster's `max_connections`
+ * (`openTryStream`): when every connection is at its stream limit and no new one may be
+ * opened, the exchange waits in the pool's pending queue (`max_pending_requests`; over
+ * it, 503 UO at once) and the pool calls `streamSlotFree` when it may go on. While it
+ * waits, request body bytes are kept and the client is paused, as during a backoff.
  */
 import type { ForwardDecision } from '../router.js';
 import type { Attempts } from '../../resilience/attempts.js';
 import { nextEndpoint, retryDelayMs, shouldRetry } from '../../resilience/attempts.js';
 import type { RetryPolicy, TryOutcome } from '../../resilience/retry-policy.js';
 import type { Endpoint } from '../../upstream/lb/types.js';
+import { H2_REFUSALS, type H2EndpointPool, type H2Request, type H2Waiter } from '../../upstream/h2-pool.js';
+import type { ClientSessionRequestOptions, OutgoingHttpHeaders } from 'node:http2';
 
 /** Request body bytes kept for sending the request again (as the HTTP/1.1 engine's limit). */
 export const MAX_REPLAY_BYTES = 65_536;
@@ -30,7 +38,7 @@ export const RESET_SENT: TryOutcome = { kind: 'reset', sent: true };
 export const RESET_UNSENT: TryOutcome = { kind: 'reset', sent: false };
 const PER_TRY_TIMEOUT: TryOutcome = { kind: 'per-try-timeout' };
 
-export abstract class TryingExchange implements Attempts {
+export abstract class TryingExchange implements Attempts, H2Waiter {
   /** What was decided; null until forwarding starts. */
   decision: ForwardDecision | null = null;
   retry: RetryPolicy | null = null;
@@ -49,6 +57,14 @@ export abstract class TryingExchange implements Attempts {
   timer: NodeJS.Timeout | null = null;
   tryTimer: NodeJS.Timeout | null = null;
   waitTimer: NodeJS.Timeout | null = null;
+  /** The pool whose pending queue the current try waits in (no stream slot and no connection slot); null when not waiting. */
+  queuedAt: H2EndpointPool | null = null;
+
+  /** H2Waiter: the pool has room for the waiting try now; it opens. */
+  streamSlotFree(): void {
+    this.queuedAt = null;
+    if (!this.ended()) this.openTry();
+  }
 
   /** Whether response headers went downstream (nothing is retried from then on). */
   abstract responseStarted(): boolean;
@@ -103,9 +119,36 @@ export function sendTry(x: TryingExchange): void {
   x.openTry();
 }
 
-/** No try is open while a retry (or a fault delay) waits: request body bytes wait too. */
+/** No try is open while a retry (or a fault delay) waits, or while it waits for a connection: request body bytes wait too. */
 export function waiting(x: TryingExchange): boolean {
-  return x.waitTimer !== null;
+  return x.waitTimer !== null || x.queuedAt !== null;
+}
+
+/**
+ * The current try's stream on `pool`, under the cluster's limits (`H2Limits`). Null when
+ * there is none yet: the try waits in the pool's queue (the pool calls `streamSlotFree`,
+ * which opens the try again; body bytes are kept meanwhile), or `max_pending_requests`
+ * was reached and the request was answered 503 UO, as Envoy does.
+ */
+export function openTryStream(x: TryingExchange, pool: H2EndpointPool, headers: OutgoingHttpHeaders, options: ClientSessionRequestOptions): H2Request | null {
+  const r = pool.tryRequest(headers, options, (x.decision as ForwardDecision).cluster, x);
+  if (typeof r !== 'string') return r;
+  if (r === H2_REFUSALS.overflow) {
+    x.answerLocally(503, 'UO', OVERFLOW_BODY);
+    return null;
+  }
+  x.queuedAt = pool;
+  if (x.replay === null) x.replay = []; // nothing was sent yet: what arrives now is sent when the stream opens
+  return null;
+}
+
+/** Leaves the pool's pending queue, if the try waits there; true if it did. */
+export function stopWaiting(x: TryingExchange): boolean {
+  const pool = x.queuedAt;
+  if (pool === null) return false;
+  x.queuedAt = null;
+  pool.cancel(x);
+  return true;
 }
 
 /** Keeps request body bytes for a retry while they are few; beyond that, no retry. */
@@ -113,8 +156,8 @@ export function keepForReplay(x: TryingExchange, chunk: Buffer): void {
   const replay = x.replay;
   if (replay === null) return;
   x.replayBytes += chunk.length;
-  // While a retry waits, the bytes have no other place to go: kept (the client is paused).
-  if (x.replayBytes > MAX_REPLAY_BYTES && x.waitTimer === null) x.replay = null;
+  // While a retry (or a connection) waits, the bytes have no other place to go: kept (the client is paused).
+  if (x.replayBytes > MAX_REPLAY_BYTES && !waiting(x)) x.replay = null;
   else replay.push(chunk);
 }
 
@@ -181,8 +224,8 @@ function onWaitOver(x: TryingExchange): void {
 function onTryTimeout(x: TryingExchange): void {
   x.tryTimer = null;
   if (x.responseStarted() || x.ended()) return;
-  x.dropTry();
-  report(x, 'timeout');
+  // A try still waiting for a connection reached no host: nothing to report about one.
+  if (x.dropTry()) report(x, 'timeout');
   retryOrFail(x, PER_TRY_TIMEOUT, 'UT');
 }
 
@@ -215,6 +258,7 @@ function report(x: TryingExchange, outcome: number | 'connect-failure' | 'timeou
 
 /** The exchange is over: timers stopped, the breaker's slots given back. Idempotent. */
 export function endTries(x: TryingExchange): void {
+  stopWaiting(x);
   clearTryTimer(x);
   if (x.timer !== null) {
     clearTimeout(x.timer);

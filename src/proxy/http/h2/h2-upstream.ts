@@ -17,7 +17,7 @@ import { cancelStream, streamFailureFlag } from '../../upstream/h2-pool.js';
 import type { ForwardDecision } from '../router.js';
 import { endDown, type H2Exchange, kExchange, resetDown, respond, responseHeaders, type UpstreamLeg, type WithExchange, writeDown } from './h2-exchange.js';
 import { flatFromObject, h2Object } from './h2-headers.js';
-import { CONNECT_FAILURE, REFUSED_STREAM, RESET_SENT, RESET_UNSENT, responseArrived, tryFailed } from './h2-tries.js';
+import { CONNECT_FAILURE, openTryStream, REFUSED_STREAM, RESET_SENT, RESET_UNSENT, responseArrived, stopWaiting, tryFailed } from './h2-tries.js';
 
 type UpStream = WithExchange<ClientHttp2Stream>;
 
@@ -33,7 +33,10 @@ const H2_LEG: UpstreamLeg = {
   open: openStream,
   drop(ex: H2Exchange): boolean {
     const up = ex.up;
-    if (up === null) return false;
+    if (up === null) {
+      stopWaiting(ex);
+      return false;
+    }
     ex.up = null; // its events are ignored from now on
     cancelStream(up);
     return true;
@@ -56,10 +59,11 @@ function onDownTrailers(this: WithExchange<ServerHttp2Stream>, trailers: Incomin
 
 /** One try: a stream on the endpoint's pool, then the body kept so far (a retry) and the rest as it comes. */
 function openStream(ex: H2Exchange): void {
-  const cluster = (ex.decision as ForwardDecision).cluster;
   const pool = ex.ctx.config.upstream.h2(ex.address, ex.port);
   const headers = ex.upHeaders as OutgoingHttpHeaders;
-  const { stream, connection } = pool.request(headers, { endStream: ex.bodyless, waitForTrailers: !ex.bodyless }, cluster.maxConcurrentStreams, cluster.connectTimeoutMs);
+  const r = openTryStream(ex, pool, headers, { endStream: ex.bodyless, waitForTrailers: !ex.bodyless });
+  if (r === null) return; // waits for a connection (or answered 503 UO)
+  const { stream, connection } = r;
   const up = stream as UpStream;
   up[kExchange] = ex;
   ex.up = up;
