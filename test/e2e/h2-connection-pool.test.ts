@@ -18,10 +18,11 @@ import { ControlPlane } from '../../src/control-plane/control-plane.js';
 import { Logger } from '../../src/core/log.js';
 import { tcpKeepaliveOf } from '../../src/proxy/listener/fast-accept.js';
 import { Proxy } from '../../src/proxy/proxy.js';
+import { Instance } from './instances.js';
 import { echo, type EchoClient, echoClient, type GrpcBackend, type H2Backend, HOLD_PATH, startFaultyGrpc, startFaultyH2 } from './faulty-h2-backends.js';
 
 const log = new Logger({ level: 'warn' });
-const PORTS = { grpc: 50051, http2: 8081 } as const;
+const PORTS = { grpc: 50051, http2: 8081, http: 8080 } as const;
 type PortName = keyof typeof PORTS;
 const IDLE_TIMEOUT_MS = 300;
 const MAX_REQUESTS_PER_CONNECTION = 2;
@@ -90,6 +91,7 @@ describe('HTTP/2 upstream connection pools and mirroring through the sidecar', {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-h2-pool-'));
   const h2: Record<string, H2Backend> = {};
   let grpcBackend: GrpcBackend;
+  let h1: Instance;
   let client: EchoClient | undefined;
   let cp: ControlPlane;
   let sidecar: Proxy;
@@ -107,7 +109,12 @@ describe('HTTP/2 upstream connection pools and mirroring through the sidecar', {
     h2.grpcShadow = await startFaultyH2('grpc-shadow', 'ok');
     h2.mirrored = await startFaultyH2('mirrored', 'ok');
     grpcBackend = await startFaultyGrpc('grpc-mirrored', 'ok');
+    h1 = await Instance.start('h1-limited', 'hold');
     const services: Svc[] = [
+      {
+        name: 'h1-limited', port: 'http', backendPort: h1.port, vs: 'retries: {attempts: 0}',
+        policy: '{connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}}',
+      },
       {
         name: 'limited', port: 'http2', backendPort: h2.limited.port, vs: 'retries: {attempts: 0}',
         policy: '{connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1, http2MaxRequests: 1000}}}',
@@ -135,7 +142,7 @@ describe('HTTP/2 upstream connection pools and mirroring through the sidecar', {
     session?.close();
     await sidecar?.close();
     await cp?.close();
-    await Promise.all([...Object.values(h2).map((b) => b.close()), grpcBackend?.close()]);
+    await Promise.all([...Object.values(h2).map((b) => b.close()), grpcBackend?.close(), h1?.kill()]);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -165,6 +172,29 @@ describe('HTTP/2 upstream connection pools and mirroring through the sidecar', {
     assert.equal(breaker?.pending, 0);
     assert.equal(breaker?.pendingOverflow, 1);
     assert.match(sidecar.metrics.render(), /destination_service_name="limited".*response_code="503".*response_flags="UO"/);
+  });
+
+  it('maxConnections 1 to an HTTP/1.1 service from an HTTP/2 client: the second request waits for the connection, a third overflows with 503 UO', async () => {
+    const authority = `h1-limited:${PORTS.http}`;
+    const arrived = once(h1.events, 'request');
+    const first = h2request(session, authority, '/first');
+    await within(arrived, 5_000, 'held request at the backend');
+    const second = h2request(session, authority, '/second');
+    const started = performance.now();
+    const third = await h2request(session, authority, '/third');
+    const took = performance.now() - started;
+    assert.equal(third.status, 503);
+    assert.match(third.body, /reset reason: overflow/);
+    const breaker = sidecar.config.current.clusters.get(cluster('h1-limited', 'http'))?.breaker;
+    assert.equal(breaker?.pending, 1, 'the second request waits for a connection');
+    assert.equal(h1.requests, 1, 'neither the waiting nor the overflowing request reached the backend');
+    h1.release();
+    const [r1, r2] = await Promise.all([first, second]);
+    console.log(`# HTTP/2 client -> HTTP/1.1 service, maxConnections 1, http1MaxPendingRequests 1: first ${r1.status}, second ${r2.status} after waiting, third ${third.status} UO in ${Math.round(took)} ms; backend got ${h1.requests} requests; cx_overflow ${breaker?.connectionOverflow}, rq_pending_overflow ${breaker?.pendingOverflow}`);
+    assert.deepEqual([r1.status, r2.status], [200, 200]);
+    assert.equal(h1.requests, 2);
+    assert.equal(breaker?.pending, 0);
+    assert.equal(breaker?.pendingOverflow, 1);
   });
 
   it('closes an idle HTTP/2 upstream connection after http.idleTimeout, with TCP keepalive as configured on it', async (t) => {

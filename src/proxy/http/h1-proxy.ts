@@ -16,6 +16,7 @@ import type { RequestInfo } from '../routing/route-table.js';
 import { httpSeries } from '../telemetry/http-labels.js';
 import { type PeerWorkload, takePeer } from '../telemetry/peer.js';
 import type { HttpSeries } from '../telemetry/metrics.js';
+import { type ConnectionWaiter, onLimitedConnectionClosed, stopWaitingForConnection, waitForConnection, wakeNext } from '../upstream/connection-queue.js';
 import { configureConnection, connected, type ConnectionHandlers, type EndpointPool, kConnection as kUp, type PooledSocket, type UpstreamConnection, useHandlers } from '../upstream/pool.js';
 import type { Endpoint, EndpointState } from '../upstream/lb/types.js';
 import { exchangeTimeoutMs, nextEndpoint, retryDelayMs, shouldRetry } from '../resilience/attempts.js';
@@ -99,8 +100,9 @@ class Exchange implements H1Downstream {
   /** The circuit breaker's request slot is held; retry slots held (released at the end). */
   breakerHeld = false;
   retriesHeld = 0;
-  /** Waiting for a connection slot of this breaker (max_connections). */
+  /** Waiting for a connection slot of this breaker (max_connections), as `waiter`. */
   waitingOn: CircuitBreaker | null = null;
+  waiter: ConnectionWaiter | null = null;
   /** The route (or gRPC deadline) timer; the per-try timer; the backoff or fault-delay timer. */
   timer: NodeJS.Timeout | null = null;
   tryTimer: NodeJS.Timeout | null = null;
@@ -529,7 +531,9 @@ function attachUpstream(ex: Exchange, pool: EndpointPool, connectTimeoutMs: numb
         localReply(ex.down, ex, 503, 'Service Unavailable', 'UO', false, OVERFLOW_BODY);
         return;
       }
-      waitForConnection(breaker, { ex, pool, connectTimeoutMs });
+      ex.waitingOn = breaker;
+      ex.waiter = new H1Waiter(ex, pool, connectTimeoutMs);
+      waitForConnection(breaker, ex.waiter);
       return;
     }
     up = pool.create();
@@ -573,57 +577,35 @@ function attachUpstream(ex: Exchange, pool: EndpointPool, connectTimeoutMs: numb
 
 // ---- waiting for a connection (circuit breaking: max_connections, max_pending_requests) ----
 
-interface Waiter {
+/** An exchange waiting in the breaker's queue (upstream/connection-queue.ts) for a connection to `pool`. */
+class H1Waiter implements ConnectionWaiter {
   readonly ex: Exchange;
   readonly pool: EndpointPool;
   readonly connectTimeoutMs: number;
-}
 
-/** Requests waiting for a connection slot, per cluster breaker, in arrival order. */
-const waiting = new Map<CircuitBreaker, Waiter[]>();
-
-function waitForConnection(breaker: CircuitBreaker, w: Waiter): void {
-  let q = waiting.get(breaker);
-  if (q === undefined) {
-    q = [];
-    waiting.set(breaker, q);
+  constructor(ex: Exchange, pool: EndpointPool, connectTimeoutMs: number) {
+    this.ex = ex;
+    this.pool = pool;
+    this.connectTimeoutMs = connectTimeoutMs;
   }
-  q.push(w);
-  w.ex.waitingOn = breaker;
-}
 
-/** A slot may be free (a limited connection closed, or one went back to its pool): the oldest waiter tries again. */
-function wakeWaiter(breaker: CircuitBreaker): void {
-  const q = waiting.get(breaker);
-  if (q === undefined) return;
-  const w = q.shift();
-  if (q.length === 0) waiting.delete(breaker);
-  if (w === undefined) return;
-  breaker.endPending();
-  w.ex.waitingOn = null;
-  if (w.ex.resDone || w.ex.down.closed) {
-    wakeWaiter(breaker);
-    return;
+  connectionFree(): boolean {
+    const ex = this.ex;
+    ex.waitingOn = null;
+    ex.waiter = null;
+    if (ex.resDone || ex.down.closed) return false;
+    attachUpstream(ex, this.pool, this.connectTimeoutMs);
+    return true;
   }
-  attachUpstream(w.ex, w.pool, w.connectTimeoutMs);
-}
-
-function onLimitedConnectionClosed(breaker: { connectionClosed(): void }): void {
-  wakeWaiter(breaker as CircuitBreaker);
 }
 
 /** An exchange that ends while waiting gives its place up. */
 function stopWaiting(ex: Exchange): void {
   const breaker = ex.waitingOn;
-  if (breaker === null) return;
+  if (breaker === null || ex.waiter === null) return;
+  stopWaitingForConnection(breaker, ex.waiter);
   ex.waitingOn = null;
-  const q = waiting.get(breaker);
-  const i = q?.findIndex((w) => w.ex === ex) ?? -1;
-  if (q !== undefined && i >= 0) {
-    q.splice(i, 1);
-    if (q.length === 0) waiting.delete(breaker);
-    breaker.endPending();
-  }
+  ex.waiter = null;
 }
 
 function isBodyless(ex: Exchange): boolean {
@@ -888,7 +870,7 @@ function completeResponse(ex: Exchange): void {
     const spent = settings !== undefined && settings.maxRequestsPerConnection > 0 && up.requests >= settings.maxRequestsPerConnection;
     if (upHead.keepAlive && ex.reqDone && !up.dead && !spent) {
       up.pool.release(up, settings?.idleTimeoutMs);
-      if (up.breaker !== null) wakeWaiter(up.breaker as CircuitBreaker);
+      if (up.breaker !== null) wakeNext(up.breaker as CircuitBreaker);
     } else {
       up.dead = true;
       up.owner = null;

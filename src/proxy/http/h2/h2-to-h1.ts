@@ -17,6 +17,8 @@
  * request is in flight (`UpstreamConnection.owner`); the socket handlers are module-level
  * and installed once per connection (`useHandlers`).
  */
+import { onLimitedConnectionClosed, wakeNext } from '../../upstream/connection-queue.js';
+import type { CircuitBreaker } from '../../resilience/circuit-breaker.js';
 import { configureConnection, connected, type ConnectionHandlers, type EndpointPool, kConnection, type PooledSocket, type UpstreamConnection, useHandlers } from '../../upstream/pool.js';
 import { BodyFramer } from '../h1-body.js';
 import { parseResponseHead, type ResponseHead } from '../h1-parser.js';
@@ -25,7 +27,7 @@ import { type ForwardDecision, headerOf } from '../router.js';
 import { ChunkedDecoder } from './h2-chunked.js';
 import { endDown, type H2Exchange, localReply, resetDown, respond, responseHeaders, type UpstreamLeg, writeDown } from './h2-exchange.js';
 import { h2Object } from './h2-headers.js';
-import { CONNECT_FAILURE, RESET_SENT, RESET_UNSENT, responseArrived, tryFailed } from './h2-tries.js';
+import { CONNECT_FAILURE, OVERFLOW_BODY, queueForConnection, RESET_SENT, RESET_UNSENT, responseArrived, stopWaiting, tryFailed } from './h2-tries.js';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
@@ -97,8 +99,19 @@ function attach(ex: H2Exchange, pool: EndpointPool, connectTimeoutMs: number): v
   // Only a reused keep-alive connection can be stale (closed by the server while idle).
   ex.h1RetriedStale = up === null;
   if (up === null) {
+    const breaker = ex.decision?.cluster.breaker;
+    if (breaker !== undefined && !breaker.tryConnect()) {
+      // max_connections reached: wait for a connection (max_pending_requests), or 503 UO at once.
+      if (breaker.tryPending()) queueForConnection(ex, breaker);
+      else ex.answerLocally(503, 'UO', OVERFLOW_BODY);
+      return;
+    }
     up = pool.create();
     configureConnection(up, ex.decision?.cluster.pool);
+    if (breaker !== undefined) {
+      up.breaker = breaker;
+      up.onClosed = onLimitedConnectionClosed;
+    }
     up.socket.setTimeout(connectTimeoutMs);
   }
   useHandlers(up, HANDLERS);
@@ -121,8 +134,12 @@ function drop(ex: H2Exchange, up: UpstreamConnection): void {
 const H1_LEG: UpstreamLeg = {
   open: openTry,
   drop(ex: H2Exchange): boolean {
+    // Still waiting for a connection: the place in the queue is given up; nothing was sent.
+    if (ex.h1 === null) {
+      stopWaiting(ex);
+      return false;
+    }
     // The response is unfinished (or the request is): the connection cannot be reused.
-    if (ex.h1 === null) return false;
     drop(ex, ex.h1);
     return true;
   },
@@ -326,6 +343,7 @@ function release(ex: H2Exchange, up: UpstreamConnection, head: ResponseHead): vo
   const spent = settings !== undefined && settings.maxRequestsPerConnection > 0 && up.requests >= settings.maxRequestsPerConnection;
   if (head.keepAlive && ex.h1ReqDone && !up.dead && !spent) {
     up.pool.release(up, settings?.idleTimeoutMs);
+    if (up.breaker !== null) wakeNext(up.breaker as CircuitBreaker);
     return;
   }
   drop(ex, up);

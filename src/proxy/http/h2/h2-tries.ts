@@ -25,6 +25,8 @@ import type { RetryPolicy, TryOutcome } from '../../resilience/retry-policy.js';
 import type { Endpoint } from '../../upstream/lb/types.js';
 import { H2_REFUSALS, type H2EndpointPool, type H2Request, type H2Waiter } from '../../upstream/h2-pool.js';
 import type { ClientSessionRequestOptions, OutgoingHttpHeaders } from 'node:http2';
+import type { CircuitBreaker } from '../../resilience/circuit-breaker.js';
+import { type ConnectionWaiter, stopWaitingForConnection, waitForConnection } from '../../upstream/connection-queue.js';
 
 /** Request body bytes kept for sending the request again (as the HTTP/1.1 engine's limit). */
 export const MAX_REPLAY_BYTES = 65_536;
@@ -38,7 +40,7 @@ export const RESET_SENT: TryOutcome = { kind: 'reset', sent: true };
 export const RESET_UNSENT: TryOutcome = { kind: 'reset', sent: false };
 const PER_TRY_TIMEOUT: TryOutcome = { kind: 'per-try-timeout' };
 
-export abstract class TryingExchange implements Attempts, H2Waiter {
+export abstract class TryingExchange implements Attempts, H2Waiter, ConnectionWaiter {
   /** What was decided; null until forwarding starts. */
   decision: ForwardDecision | null = null;
   retry: RetryPolicy | null = null;
@@ -60,10 +62,21 @@ export abstract class TryingExchange implements Attempts, H2Waiter {
   /** The pool whose pending queue the current try waits in (no stream slot and no connection slot); null when not waiting. */
   queuedAt: H2EndpointPool | null = null;
 
+  /** The breaker whose queue the current try waits in for an HTTP/1.1 connection (upstream/connection-queue.ts); null when not waiting. */
+  connectionQueuedOn: CircuitBreaker | null = null;
+
   /** H2Waiter: the pool has room for the waiting try now; it opens. */
   streamSlotFree(): void {
     this.queuedAt = null;
     if (!this.ended()) this.openTry();
+  }
+
+  /** ConnectionWaiter: an HTTP/1.1 connection slot may be free; the waiting try opens again. */
+  connectionFree(): boolean {
+    this.connectionQueuedOn = null;
+    if (this.ended()) return false;
+    this.openTry();
+    return true;
   }
 
   /** Whether response headers went downstream (nothing is retried from then on). */
@@ -121,7 +134,17 @@ export function sendTry(x: TryingExchange): void {
 
 /** No try is open while a retry (or a fault delay) waits, or while it waits for a connection: request body bytes wait too. */
 export function waiting(x: TryingExchange): boolean {
-  return x.waitTimer !== null || x.queuedAt !== null;
+  return x.waitTimer !== null || x.queuedAt !== null || x.connectionQueuedOn !== null;
+}
+
+/**
+ * The try waits for an HTTP/1.1 connection under `breaker` (max_connections reached, a
+ * pending place taken); body bytes are kept meanwhile, as for the HTTP/2 pools' queue.
+ */
+export function queueForConnection(x: TryingExchange, breaker: CircuitBreaker): void {
+  x.connectionQueuedOn = breaker;
+  waitForConnection(breaker, x);
+  if (x.replay === null) x.replay = [];
 }
 
 /**
@@ -144,6 +167,12 @@ export function openTryStream(x: TryingExchange, pool: H2EndpointPool, headers: 
 
 /** Leaves the pool's pending queue, if the try waits there; true if it did. */
 export function stopWaiting(x: TryingExchange): boolean {
+  const breaker = x.connectionQueuedOn;
+  if (breaker !== null) {
+    x.connectionQueuedOn = null;
+    stopWaitingForConnection(breaker, x);
+    return true;
+  }
   const pool = x.queuedAt;
   if (pool === null) return false;
   x.queuedAt = null;
