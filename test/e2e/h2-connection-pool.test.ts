@@ -7,6 +7,7 @@
  * Figures in the test output.
  */
 import assert from 'node:assert/strict';
+import { servicesYaml } from './mesh.js';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
@@ -36,28 +37,7 @@ interface Svc {
 }
 
 function config(services: readonly Svc[]): string {
-  return services.map((s) => {
-    const out = [`apiVersion: v1
-kind: Service
-metadata: {name: ${s.name}}
-spec: {selector: {app: ${s.name}}, ports: [{name: ${s.port}, port: ${PORTS[s.port]}}]}`, `apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: ${s.name}}
-spec: {address: 127.0.0.1, ports: {${s.port}: ${s.backendPort}}, labels: {app: ${s.name}}}`];
-    if (s.policy !== undefined) out.push(`apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ${s.name}}
-spec: {host: ${s.name}, trafficPolicy: ${s.policy}}`);
-    if (s.vs !== undefined) out.push(`apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ${s.name}}
-spec:
-  hosts: [${s.name}]
-  http:
-  - ${s.vs.trim().split('\n').join('\n    ')}
-    route: [{destination: {host: ${s.name}}}]`);
-    return out.join('\n---\n');
-  }).join('\n---\n') + '\n';
+  return servicesYaml(services.map((s) => ({ ...s, portName: s.port, port: PORTS[s.port], endpoints: [s.backendPort] })));
 }
 
 interface Reply {

@@ -28,6 +28,52 @@ spec: {selector: {app: ${name}}, ports: [{name: http, port: 8080}]}
 `;
 }
 
+/** A service of a test mesh: its port, the backends behind it, and optional rules. */
+export interface ServiceSpec {
+  readonly name: string;
+  /** The service port's name (it sets the protocol: http, http2, grpc...) and number. */
+  readonly portName: string;
+  readonly port: number;
+  /** Backend ports on 127.0.0.1, one WorkloadEntry each. */
+  readonly endpoints: readonly number[];
+  /** A DestinationRule trafficPolicy (flow YAML). */
+  readonly policy?: string;
+  /** Fields of the VirtualService's one HTTP route besides `route` (block YAML), such as `retries: ...`. */
+  readonly vs?: string;
+}
+
+/** The Service, WorkloadEntries, DestinationRule and VirtualService of each service, as one YAML stream. */
+export function servicesYaml(services: readonly ServiceSpec[]): string {
+  const out: string[] = [];
+  for (const s of services) {
+    out.push(`apiVersion: v1
+kind: Service
+metadata: {name: ${s.name}}
+spec: {selector: {app: ${s.name}}, ports: [{name: ${s.portName}, port: ${s.port}}]}`);
+    s.endpoints.forEach((port, i) => out.push(`apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: ${s.name}-${i}}
+spec: {address: 127.0.0.1, ports: {${s.portName}: ${port}}, labels: {app: ${s.name}}}`));
+    if (s.policy !== undefined) {
+      out.push(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ${s.name}}
+spec: {host: ${s.name}, trafficPolicy: ${s.policy}}`);
+    }
+    if (s.vs !== undefined) {
+      out.push(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ${s.name}}
+spec:
+  hosts: [${s.name}]
+  http:
+  - ${s.vs.trim().split('\n').join('\n    ')}
+    route: [{destination: {host: ${s.name}}}]`);
+    }
+  }
+  return out.join('\n---\n') + '\n';
+}
+
 export interface MeshOptions {
   /** Istio YAML for the config directory. */
   readonly yaml: string;

@@ -5,6 +5,7 @@
  * fault injection, with the figures printed in the test output.
  */
 import assert from 'node:assert/strict';
+import { servicesYaml } from './mesh.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,35 +28,7 @@ interface Svc {
 }
 
 function config(services: readonly Svc[]): string {
-  const out: string[] = [];
-  for (const s of services) {
-    out.push(`apiVersion: v1
-kind: Service
-metadata: {name: ${s.name}}
-spec: {selector: {app: ${s.name}}, ports: [{name: http, port: 8080}]}`);
-    const ports = [...s.backends.map((b) => b.port), ...(s.extraPorts ?? [])];
-    ports.forEach((port, i) => out.push(`apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: ${s.name}-${i}}
-spec: {address: 127.0.0.1, ports: {http: ${port}}, labels: {app: ${s.name}}}`));
-    if (s.policy !== undefined) {
-      out.push(`apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ${s.name}}
-spec: {host: ${s.name}, trafficPolicy: ${s.policy}}`);
-    }
-    if (s.vs !== undefined) {
-      out.push(`apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: ${s.name}}
-spec:
-  hosts: [${s.name}]
-  http:
-  - ${s.vs.trim().split('\n').join('\n    ')}
-    route: [{destination: {host: ${s.name}}}]`);
-    }
-  }
-  return out.join('\n---\n') + '\n';
+  return servicesYaml(services.map((s) => ({ ...s, portName: 'http', port: 8080, endpoints: [...s.backends.map((b) => b.port), ...(s.extraPorts ?? [])] })));
 }
 
 /** Sends `total` requests to `svc` with `concurrency` in flight; returns the replies. */
