@@ -70,6 +70,7 @@ export interface TrellisNet {
   keepalive(fd: number, idleS: number, intervalS: number, probes: number): boolean;
   keepaliveOf(fd: number): [number, number, number, number] | null;
   close(fd: number): void;
+  mallocTrim(): boolean;
 }
 
 const DEFAULT_BACKLOG = 511;
