@@ -6,7 +6,8 @@
  * pages of the C heaps (parsers, compilers, TLS and gRPC set-up) to the OS; glibc on its
  * own only trims the top of the main heap. Measured on an idle sidecar: about 0.6 MiB of
  * RSS, for one collection of a ~13 MiB heap at start-up (docs/proxy.md "Memory").
- * Without the native helper only the collection runs.
+ * Without the native helper (or with one built before it had mallocTrim) only the
+ * collection runs.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -19,5 +20,7 @@ export function releaseStartupMemory(): void {
   const gc = runInNewContext('gc') as () => void;
   setFlagsFromString('--no-expose-gc');
   gc();
-  nativeAddon()?.mallocTrim();
+  const addon = nativeAddon();
+  // A helper built before mallocTrim existed lacks it: the collection alone is still worth it.
+  if (typeof addon?.mallocTrim === 'function') addon.mallocTrim();
 }
