@@ -24,6 +24,8 @@
  *                                                  KEEPCNT where > 0 (0: the OS default); false on error
  *   keepaliveOf(fd) -> [on, idleS, intervalS, probes] | null   as the kernel has them
  *   close(fd)
+ *   mallocTrim() -> boolean                       glibc malloc_trim(0): returns the C heap's free
+ *                                                  pages to the OS (false: nothing released, or not glibc)
  * Errors from listen() are thrown with Node-style `code` values (EADDRINUSE, ...).
  */
 #if !defined(__linux__)
@@ -41,6 +43,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <node_api.h>
 #include <uv.h>
@@ -478,6 +483,21 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Start-up (parsing modules, compiling, loading the first configuration) leaves free
+ * chunks in glibc's heaps that it keeps for reuse; an idle proxy never reuses most of
+ * them. malloc_trim(0) gives every arena's free pages back (madvise), which the allocator
+ * does by itself only at the top of the main heap. */
+static napi_value js_malloc_trim(napi_env env, napi_callback_info info) {
+  napi_value result;
+  (void)info;
+#ifdef __GLIBC__
+  NAPI_CALL(napi_get_boolean(env, malloc_trim(0) == 1, &result));
+#else
+  NAPI_CALL(napi_get_boolean(env, false, &result));
+#endif
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"listen", NULL, js_listen, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -490,6 +510,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"keepalive", NULL, js_keepalive, NULL, NULL, NULL, napi_enumerable, NULL},
     {"keepaliveOf", NULL, js_keepalive_of, NULL, NULL, NULL, napi_enumerable, NULL},
     {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"mallocTrim", NULL, js_malloc_trim, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_CALL(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

@@ -3,7 +3,8 @@ import { TrellisError } from '../core/errors.js';
 import { Proxy, type ProxyType } from '../proxy/proxy.js';
 import { parseXdsLocality } from '../proxy/xds/node.js';
 import { type Command, LOG_FLAGS, LOG_FLAGS_USAGE, loggerFromFlags, parseFlags, portFlag, untilSignal } from './command.js';
-import { allowYoungGenerationGrowth } from './v8-flags.js';
+import { releaseStartupMemory } from './idle-memory.js';
+import { allowOptimizationUnderLoad, allowYoungGenerationGrowth } from './v8-flags.js';
 
 const USAGE = `Usage: trellis proxy --xds <host:port> --type sidecar|router --id <id> [flags]
 
@@ -85,7 +86,12 @@ export const proxyCommand: Command = {
       log,
     });
     await proxy.start();
-    void proxy.whenReady.then(allowYoungGenerationGrowth); // start-up is over: from now on, only load grows it
+    // Start-up is over: give back its memory; from now on only load grows the young generation or wakes the optimizer.
+    void proxy.whenReady.then(() => {
+      releaseStartupMemory();
+      allowYoungGenerationGrowth();
+      allowOptimizationUnderLoad();
+    });
     io.stdout.write(`trellis proxy ${values.id}: admin on http://${values.bind}:${proxy.adminPort}, metrics on http://${values.bind}:${proxy.statsPort}/stats/prometheus\n`);
     const signal = await untilSignal();
     log.info(signal === 'SIGTERM' ? 'draining' : 'shutting down');

@@ -19,34 +19,87 @@
  * scavenge every ~700 requests and 86–88 MiB of RSS under load against 108 MiB with
  * V8's default 16 MiB (docs/proxy.md "Memory"). An idle proxy never grows them.
  *
+ * The optimizing compiler (TurboFan) is off until the proxy serves load (`--no-opt`,
+ * then `--opt` in allowOptimizationUnderLoad). Start-up code runs once or a few times:
+ * loading modules, decoding and compiling the configuration. Optimizing what of it gets
+ * warm bought no time worth having, but TurboFan's own machine code is some 3 MiB of the
+ * node binary's pages, which stayed resident in every idle sidecar (with its compile
+ * zones, about 4 MiB of RSS in all). Under load, hot code is optimized as usual; an idle
+ * proxy never pages the compiler in.
+ *
  * A user who sizes the young generation (`--max-semi-space-size` or
- * `--semi-space-growth-factor` on the node command line, or in NODE_OPTIONS) gets theirs.
+ * `--semi-space-growth-factor` on the node command line, or in NODE_OPTIONS) gets theirs,
+ * and one who sets `--opt`/`--turbofan` (or their `--no-` forms) gets that.
  */
-import { PerformanceObserver } from 'node:perf_hooks';
+import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 /** Flags that, given by the user, mean the young generation is sized already (V8 takes `-` or `_`). */
 const YOUNG_GENERATION_FLAGS = /--(max[-_]semi[-_]space[-_]size|semi[-_]space[-_]growth[-_]factor)\b/;
+/** Flags that, given by the user, choose the optimizing compiler's setting. */
+const OPTIMIZER_FLAGS = /--(no[-_])?(opt|turbofan)(?![\w-])/;
 
 /**
  * The V8 flags `trellis <argv>` sets in its own process, given node's flags (`execArgv`)
- * and NODE_OPTIONS: the young-generation cap for `proxy`, nothing for other commands.
+ * and NODE_OPTIONS: the young-generation cap and no optimizing compiler for `proxy`
+ * (each unless the user set it), nothing for other commands.
  */
 export function v8FlagsFor(argv: readonly string[], execArgv: readonly string[], nodeOptions: string | undefined): string[] {
   if (argv[0] !== 'proxy') return [];
-  const sized = [...execArgv, nodeOptions ?? ''].some((flag) => YOUNG_GENERATION_FLAGS.test(flag));
-  return sized ? [] : ['--semi-space-growth-factor=1'];
+  const given = [...execArgv, nodeOptions ?? ''];
+  const flags: string[] = [];
+  if (!given.some((flag) => YOUNG_GENERATION_FLAGS.test(flag))) flags.push('--semi-space-growth-factor=1');
+  if (!given.some((flag) => OPTIMIZER_FLAGS.test(flag))) flags.push(NO_OPT);
+  return flags;
 }
+
+const NO_OPT = '--no-opt';
 
 /** Whether this process holds the young generation at its start size (applyV8Flags did). */
 let held = false;
+/** Whether this process runs without the optimizing compiler until allowOptimization (applyV8Flags did). */
+let optimizationHeld = false;
 
 /** Sets `v8FlagsFor(argv, ...)` in this process; call before importing anything that allocates much. */
 export function applyV8Flags(argv: readonly string[]): void {
   for (const flag of v8FlagsFor(argv, process.execArgv, process.env.NODE_OPTIONS)) {
     setFlagsFromString(flag);
-    held = true;
+    if (flag === NO_OPT) optimizationHeld = true;
+    else held = true;
   }
+}
+
+/**
+ * Two scavenges this close together: the proxy is serving requests (at 1 MiB semi-spaces,
+ * about 100 requests fill one). An idle proxy scavenges minutes apart, if at all.
+ */
+const LOAD_SCAVENGE_GAP_MS = 1_000;
+
+/**
+ * Turns the optimizing compiler back on, in a process where applyV8Flags turned it off,
+ * as soon as the proxy is under load: two young-generation collections less than
+ * LOAD_SCAVENGE_GAP_MS apart. Not at once when start-up is over, because start-up made
+ * its decoding and compiling code hot, and V8 would optimize it on its next call, paging
+ * the compiler in for code that then runs once per configuration push. V8 reads the flag
+ * each time code gets hot, so from then on hot code is optimized as usual. Nothing
+ * happens in a process where the compiler was not held.
+ */
+export function allowOptimizationUnderLoad(): void {
+  if (!optimizationHeld) return;
+  optimizationHeld = false;
+  let lastScavengeMs = -Infinity;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if ((entry as { detail?: { kind?: number } }).detail?.kind !== perfConstants.NODE_PERFORMANCE_GC_MINOR) continue;
+      if (entry.startTime - lastScavengeMs < LOAD_SCAVENGE_GAP_MS) {
+        setFlagsFromString('--opt');
+        observer.disconnect();
+        return;
+      }
+      lastScavengeMs = entry.startTime;
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
 }
 
 /** The semi-space size a loaded proxy works with; V8's start size (1 MiB on 64-bit) times LOADED_GROWTH. */

@@ -3,6 +3,8 @@
  * collectors) or as text (for a terminal). Child loggers add fixed fields, such as the
  * component. Callers on a hot path check `enabled(level)` before building fields.
  */
+import { isoTime } from './iso-time.js';
+
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type LogFormat = 'json' | 'text';
@@ -66,7 +68,7 @@ export class Logger {
   #log(level: LogLevel, msg: string, fields: LogFields | undefined): void {
     if (!this.enabled(level)) return;
     const all = fields === undefined ? this.#fields : { ...this.#fields, ...fields };
-    const time = this.#now().toISOString();
+    const time = isoTime(this.#now().getTime());
     this.#sink.write(this.#format === 'json' ? jsonLine(time, level, msg, all) : textLine(time, level, msg, all));
   }
 }

@@ -37,6 +37,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { Backoff, type BackoffOptions } from '../core/backoff.js';
+import { isoTime } from '../core/iso-time.js';
 import type { Logger } from '../core/log.js';
 import type { AggregatedDiscoveryServiceClient } from '../xds/generated/envoy/service/discovery/v3/AggregatedDiscoveryService.js';
 import type { DiscoveryRequest } from '../xds/generated/envoy/service/discovery/v3/DiscoveryRequest.js';
@@ -282,7 +283,7 @@ export class XdsClient {
     const changed: TypeState[] = [st];
     st.resources = st.names === undefined ? outcome.resources : merge(st.resources, outcome.resources, subscribed);
     st.version = response.version_info;
-    st.updatedAt = new Date().toISOString();
+    st.updatedAt = isoTime(Date.now());
     st.lastError = undefined;
     this.#send(st);
     this.#log.debug('accepted xDS response', { type: st.typeUrl, version: st.version, resources: st.resources.size });

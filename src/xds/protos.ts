@@ -15,13 +15,14 @@
  * never uses: it took longer to load than the Root, and kept about 4 MiB more heap live
  * in the proxy.
  *
- * The Root is loaded on first use (about 0.1 s) and kept for the life of the process;
+ * The Root is loaded on first use and kept for the life of the process; it comes from the
+ * build's descriptor of the types Trellis uses (descriptor.ts), not from the .proto files;
  * importing this module does nothing. Loading throws (ENOENT, parse errors) only when the
  * installed `@grpc/grpc-js-xds` lacks the protos: a broken install, not a runtime case.
  * The generated types in `./generated/` come from the same files and options
  * (`scripts/gen-xds-types.sh`, with proto-loader's generator); change the two together.
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -165,21 +166,42 @@ function deserializer(type: Type): (bytes: Buffer) => object {
 }
 
 /**
- * The protobufjs Root of XDS_PROTO_FILES (with `keepCase`, like the loader), loaded and
- * resolved once. Callers must not add to it or change it.
+ * The protobufjs Root Trellis encodes and decodes with (resolved, loaded once; callers
+ * must not add to it or change it): the build's xDS descriptor (descriptor.ts), the part
+ * of XDS_PROTO_FILES reachable from the types Trellis sends, or, in a tree built without
+ * it (`tsc` alone), the .proto files themselves (loadXdsProtos).
  */
 export function xdsRoot(): Root {
   if (root === undefined) {
-    const loaded = new protobuf.Root();
-    loaded.resolvePath = includeDirResolver(loaded.resolvePath.bind(loaded), [
-      ...xdsIncludeDirs(),
-      protobufWellKnownDir(),
-    ]);
-    loaded.loadSync([...XDS_PROTO_FILES], { keepCase: true });
-    loaded.resolveAll();
-    root = loaded;
+    let json: string | undefined;
+    try {
+      json = readFileSync(DESCRIPTOR_URL, 'utf8');
+    } catch {
+      // No descriptor in this build: parse the protos, as the build step does.
+    }
+    root = json === undefined ? loadXdsProtos() : protobuf.Root.fromJSON(JSON.parse(json) as protobuf.INamespace);
+    root.resolveAll();
   }
   return root;
+}
+
+/** Where the build writes the descriptor (`scripts/write-xds-descriptor.mjs`): next to this module. */
+export const DESCRIPTOR_URL = new URL('./xds-descriptor.json', import.meta.url);
+
+/**
+ * The protobufjs Root of XDS_PROTO_FILES (with `keepCase`, like the loader), parsed from
+ * the .proto files on each call (about 0.15 s and 5 MiB of heap): for the build step that
+ * writes the descriptor, and for tests that compare the two.
+ */
+export function loadXdsProtos(): Root {
+  const loaded = new protobuf.Root();
+  loaded.resolvePath = includeDirResolver(loaded.resolvePath.bind(loaded), [
+    ...xdsIncludeDirs(),
+    protobufWellKnownDir(),
+  ]);
+  loaded.loadSync([...XDS_PROTO_FILES], { keepCase: true });
+  loaded.resolveAll();
+  return loaded;
 }
 
 /**

@@ -46,19 +46,70 @@ function youngGenerationKiB(argv: readonly string[], loaded = false): Promise<nu
   });
 }
 
+/**
+ * In a fresh node: apply the flags for `argv`, make a function hot, and say whether V8
+ * optimized it (`before`); then, start-up over (allowOptimizationUnderLoad), the same
+ * while idle (`idle`), and after short-lived objects go through as requests make them
+ * (`loaded`).
+ */
+function optimizedWhen(argv: readonly string[]): Promise<{ before: boolean; idle: boolean; loaded: boolean }> {
+  const module = join(ROOT, 'dist/src/cli/v8-flags.js');
+  // %GetOptimizationStatus bit 4: the function runs optimized code.
+  const script = `
+    const { allowOptimizationUnderLoad, applyV8Flags } = await import(${JSON.stringify(module)});
+    applyV8Flags(${JSON.stringify(argv)});
+    function hot(a) { let s = 0; for (let i = 0; i < a.length; i++) s += a[i] * 2; return s; }
+    const arr = Array.from({ length: 1000 }, (_, i) => i);
+    const warm = () => { for (let i = 0; i < 20_000; i++) hot(arr); return (%GetOptimizationStatus(hot) & 16) !== 0; };
+    const before = warm();
+    allowOptimizationUnderLoad();
+    await new Promise((resolve) => setImmediate(resolve));
+    const idle = warm();
+    const inFlight = [];
+    for (let turn = 0; turn < 50; turn++) {
+      for (let i = 0; i < 20_000; i++) {
+        inFlight.push({ i, s: 'y' + i, a: [i, turn] });
+        if (inFlight.length > 1_000) inFlight.shift();
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    console.log(JSON.stringify({ before, idle, loaded: warm() }));`;
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env, NODE_OPTIONS: '' };
+    execFile(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script], { env, timeout: TIMEOUT_MS }, (err, stdout) => {
+      if (err !== null) return reject(err);
+      resolve(JSON.parse(stdout) as { before: boolean; idle: boolean; loaded: boolean });
+    });
+  });
+}
+
 describe('V8 flags of the trellis executable', { timeout: TIMEOUT_MS }, () => {
   it('caps the young generation for the proxy only', () => {
-    assert.deepEqual(v8FlagsFor(['proxy', '--xds', '127.0.0.1:15010'], [], undefined), ['--semi-space-growth-factor=1']);
+    assert.deepEqual(v8FlagsFor(['proxy', '--xds', '127.0.0.1:15010'], [], undefined), ['--semi-space-growth-factor=1', '--no-opt']);
     assert.deepEqual(v8FlagsFor(['control-plane'], [], undefined), []);
     assert.deepEqual(v8FlagsFor(['analyze', 'proxy'], [], undefined), []);
     assert.deepEqual(v8FlagsFor([], [], undefined), []);
   });
 
   it('leaves the young generation alone when the user sizes it, on the node command line or in NODE_OPTIONS', () => {
-    assert.deepEqual(v8FlagsFor(['proxy'], ['--max-semi-space-size=16'], undefined), []);
-    assert.deepEqual(v8FlagsFor(['proxy'], ['--semi_space_growth_factor=2'], undefined), []);
-    assert.deepEqual(v8FlagsFor(['proxy'], [], '--enable-source-maps --max-semi-space-size=8'), []);
-    assert.deepEqual(v8FlagsFor(['proxy'], ['--enable-source-maps'], '--max-old-space-size=256'), ['--semi-space-growth-factor=1']);
+    assert.deepEqual(v8FlagsFor(['proxy'], ['--max-semi-space-size=16'], undefined), ['--no-opt']);
+    assert.deepEqual(v8FlagsFor(['proxy'], ['--semi_space_growth_factor=2'], undefined), ['--no-opt']);
+    assert.deepEqual(v8FlagsFor(['proxy'], [], '--enable-source-maps --max-semi-space-size=8'), ['--no-opt']);
+    assert.deepEqual(v8FlagsFor(['proxy'], ['--enable-source-maps'], '--max-old-space-size=256'), ['--semi-space-growth-factor=1', '--no-opt']);
+  });
+
+  it('leaves the optimizing compiler alone when the user sets it', () => {
+    assert.deepEqual(v8FlagsFor(['proxy'], ['--no-opt'], undefined), ['--semi-space-growth-factor=1']);
+    assert.deepEqual(v8FlagsFor(['proxy'], ['--turbofan'], undefined), ['--semi-space-growth-factor=1']);
+    assert.deepEqual(v8FlagsFor(['proxy'], [], '--no_turbofan'), ['--semi-space-growth-factor=1']);
+    assert.deepEqual(v8FlagsFor(['proxy'], ['--optimize-for-size'], undefined), ['--semi-space-growth-factor=1', '--no-opt']);
+  });
+
+  // What allowOptimizationUnderLoad relies on: this Node's V8 reads --opt each time code gets hot.
+  it('optimizes no code in the proxy process during start-up or while idle, and hot code under load', async () => {
+    const [proxy, other] = await Promise.all([optimizedWhen(['proxy']), optimizedWhen(['control-plane'])]);
+    assert.deepEqual(proxy, { before: false, idle: false, loaded: true });
+    assert.deepEqual(other, { before: true, idle: true, loaded: true });
   });
 
   // What the cap relies on: this Node's V8 still reads the growth factor after start-up.

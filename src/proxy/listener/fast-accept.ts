@@ -70,6 +70,8 @@ export interface TrellisNet {
   keepalive(fd: number, idleS: number, intervalS: number, probes: number): boolean;
   keepaliveOf(fd: number): [number, number, number, number] | null;
   close(fd: number): void;
+  /** Absent from helpers built before it existed (rebuild: npm run build:native). */
+  mallocTrim?(): boolean;
 }
 
 /**

@@ -3,7 +3,8 @@
  * clusters) with rewrites, header mutations and hash policies; answer with a redirect; or
  * answer directly. Header mutations of a weighted cluster apply after the route's.
  */
-import RE2 from 're2';
+import type RE2 from 're2';
+import { compileRE2 } from './re2.js';
 import { durationMs } from '../../xds/duration.js';
 import { unpack } from '../config/unpack.js';
 import { compileCors, CORS_FILTER, type CorsConfig } from '../filters/cors.js';
@@ -204,7 +205,7 @@ function mirrorPolicies(list: readonly { cluster: string; runtime_fraction?: { d
 
 /** Envoy's regex_rewrite replaces every match (not a full match): an unanchored RE2, global. */
 function rewriteRegex(pattern: string): RE2 {
-  return new RE2(pattern, 'gu');
+  return compileRE2(pattern, 'gu');
 }
 
 /** Envoy substitutions use `\1`; JavaScript replacement strings use `$1`. */

@@ -3,7 +3,8 @@
  * lower-casing for `ignore_case` is done here, regexes are RE2 (as Envoy's safe_regex)
  * anchored for a full match. Per request, only `matches()` runs.
  */
-import RE2 from 're2';
+import type RE2 from 're2';
+import { compileRE2 } from './re2.js';
 import type { StringMatcher__Output } from '../../xds/generated/envoy/type/matcher/v3/StringMatcher.js';
 import type { HeaderMatcher__Output } from '../../xds/generated/envoy/config/route/v3/HeaderMatcher.js';
 
@@ -14,7 +15,7 @@ export interface ValueMatcher {
 
 /** RE2 with Envoy's full-match semantics. Throws on an invalid pattern (the caller NACKs). */
 export function fullMatchRegex(pattern: string): RE2 {
-  return new RE2(`^(?:${pattern})$`, 'u');
+  return compileRE2(`^(?:${pattern})$`, 'u');
 }
 
 class Exact implements ValueMatcher {
