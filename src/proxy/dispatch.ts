@@ -96,7 +96,7 @@ export class ListenerDispatch {
 function view(ctx: ListenContext): PortView {
   // HTTP/2 clients with prior knowledge (h2c) are told apart by their preface.
   const h2 = new H2Listener(ctx);
-  return { ctx, http: { connections: ctx.connections, h1: (socket) => serveConnection(socket, ctx), h2: (socket) => h2.accept(socket) } };
+  return { ctx, http: { connections: ctx.connections, h1: (socket, first) => serveConnection(socket, ctx, first), h2: (socket) => h2.accept(socket) } };
 }
 
 interface HelloContext {
@@ -115,6 +115,7 @@ function helloOrMore(buf: Buffer): HelloResult | undefined {
   return r.kind === 'incomplete' ? undefined : r;
 }
 
-function routeByHello(c: HelloContext, socket: Socket, r: HelloResult): void {
+function routeByHello(c: HelloContext, socket: Socket, r: HelloResult, bytes: Buffer): void {
+  socket.unshift(bytes); // whatever serves the connection reads it from its start
   c.dispatch.route(socket, c.listener, c.port, r.kind === 'tls' ? r.hello : undefined);
 }

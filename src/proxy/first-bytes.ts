@@ -1,9 +1,11 @@
 /**
  * Deciding what a new connection is from its first bytes — the HTTP/2 client preface,
  * a TLS ClientHello — before any engine takes it: bytes are read until `inspect` can
- * tell, then the socket is paused, the bytes are put back (`unshift`) so the engine
- * reads the stream from its start, and `done` gets the socket. One state object per
- * connection, module-level handlers (no closures per connection).
+ * tell, then the socket is paused and `done` gets it with the bytes read, to put back
+ * (`unshift`) for an engine that reads the stream itself (node:http2, a TCP tunnel), or to
+ * hand straight to one that takes a first chunk (the HTTP/1.1 engine: putting bytes back
+ * costs a trip through the Readable stream and a tick per connection). One state object
+ * per connection, module-level handlers (no closures per connection).
  */
 import type { Socket } from 'node:net';
 
@@ -13,7 +15,7 @@ interface PeekState<C, T> {
   readonly context: C;
   readonly connections: Set<Socket>;
   readonly inspect: (buf: Buffer) => T | undefined;
-  readonly done: (context: C, socket: Socket, result: T) => void;
+  readonly done: (context: C, socket: Socket, result: T, bytes: Buffer) => void;
   buf: Buffer | null;
   timer: NodeJS.Timeout | null;
 }
@@ -22,11 +24,11 @@ type PeekSocket = Socket & { [kPeek]?: PeekState<unknown, unknown> };
 
 /**
  * Reads `socket`'s first bytes until `inspect` returns a result (undefined: need more),
- * then calls `done(context, socket, result)` with the socket paused and the bytes
- * unshifted. The socket is in `connections` while it waits (so draining sees it). A
+ * then calls `done(context, socket, result, bytes)` with the socket paused and `bytes`
+ * (everything read so far) taken off it. The socket is in `connections` while it waits (so draining sees it). A
  * client that sends nothing decisive within `timeoutMs` (0: no limit) is closed.
  */
-export function peekFirstBytes<C, T>(socket: Socket, context: C, connections: Set<Socket>, inspect: (buf: Buffer) => T | undefined, done: (context: C, socket: Socket, result: T) => void, timeoutMs = 0): void {
+export function peekFirstBytes<C, T>(socket: Socket, context: C, connections: Set<Socket>, inspect: (buf: Buffer) => T | undefined, done: (context: C, socket: Socket, result: T, bytes: Buffer) => void, timeoutMs = 0): void {
   const state: PeekState<C, T> = { context, connections, inspect, done, buf: null, timer: null };
   if (timeoutMs > 0) state.timer = setTimeout(onTimeout, timeoutMs, socket);
   (socket as PeekSocket)[kPeek] = state as PeekState<unknown, unknown>;
@@ -48,8 +50,7 @@ function onData(this: PeekSocket, chunk: Buffer): void {
   }
   this.pause(); // before the 'data' listener goes, or the next chunk is lost
   stop(this, st);
-  this.unshift(buf);
-  st.done(st.context, this, result);
+  st.done(st.context, this, result, buf);
 }
 
 function stop(s: PeekSocket, st: PeekState<unknown, unknown>): void {

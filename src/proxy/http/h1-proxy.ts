@@ -150,8 +150,11 @@ class Exchange implements H1Downstream {
   }
 }
 
-/** Takes over an accepted socket. */
-export function serveConnection(socket: Socket, ctx: ListenContext): void {
+/**
+ * Takes over an accepted socket; `first`, bytes already read off it (the protocol sniff's),
+ * is its first chunk. A paused socket is resumed.
+ */
+export function serveConnection(socket: Socket, ctx: ListenContext, first?: Buffer): void {
   const down: Downstream = { socket, ctx, buf: null, exchange: null, closed: false };
   (socket as SocketWithConn)[kConn] = down;
   socket.setNoDelay(true);
@@ -160,6 +163,10 @@ export function serveConnection(socket: Socket, ctx: ListenContext): void {
   socket.on('drain', onDownstreamDrain);
   socket.on('close', onDownstreamClose);
   socket.on('error', noop);
+  // Resumed before the first chunk is handled: handling it may pause the socket again
+  // (pipelined requests, back-pressure), and later chunks flow only on the next tick.
+  if (socket.isPaused()) socket.resume();
+  if (first !== undefined && first.length > 0) onDownstreamData.call(socket as SocketWithConn, first);
 }
 
 function noop(): void {}

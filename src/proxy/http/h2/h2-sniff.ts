@@ -2,8 +2,9 @@
  * Which HTTP version a new connection on an HTTP listener speaks, from its first bytes:
  * an HTTP/2 client with prior knowledge (h2c) starts with the connection preface
  * `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n` (RFC 9113 §3.4), which no HTTP/1.1 request line can
- * (Envoy's http_inspector does the same). The bytes read to decide are put back with
- * `unshift`, so the engine that takes the socket reads the stream from its start.
+ * (Envoy's http_inspector does the same). The bytes read to decide go to the engine that
+ * takes the socket: put back with `unshift` for node:http2, handed over as the first chunk
+ * to the HTTP/1.1 engine.
  */
 import type { Socket } from 'node:net';
 import { peekFirstBytes } from '../../first-bytes.js';
@@ -28,8 +29,8 @@ export function sniffPreface(buf: Buffer): Sniffed | undefined {
 export interface SniffHandlers {
   /** The listener's open connections: a socket is in it while its protocol is not known yet. */
   readonly connections: Set<Socket>;
-  /** Takes over an HTTP/1.1 connection; the socket is paused and is resumed after this returns. */
-  h1(socket: Socket): void;
+  /** Takes over an HTTP/1.1 connection whose first bytes are `first` (read off it); the socket is paused. */
+  h1(socket: Socket, first: Buffer): void;
   /** Takes over an HTTP/2 connection; the socket is paused with the preface unshifted. */
   h2(socket: Socket): void;
 }
@@ -39,12 +40,12 @@ export function sniffConnection(socket: Socket, handlers: SniffHandlers): void {
   peekFirstBytes(socket, handlers, handlers.connections, sniffPreface, handOver);
 }
 
-function handOver(handlers: SniffHandlers, socket: Socket, kind: Sniffed): void {
+function handOver(handlers: SniffHandlers, socket: Socket, kind: Sniffed, bytes: Buffer): void {
   if (kind === SNIFFED.h2) {
     // node:http2 reads what is buffered on the socket when it takes the connection.
+    socket.unshift(bytes);
     handlers.h2(socket);
   } else {
-    handlers.h1(socket);
-    socket.resume();
+    handlers.h1(socket, bytes);
   }
 }
