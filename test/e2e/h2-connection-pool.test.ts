@@ -126,21 +126,29 @@ describe('HTTP/2 upstream connection pools and mirroring through the sidecar', {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('maxConnections 1: a second concurrent request waits for the connection\'s stream, a third overflows with 503 UO', async () => {
-    const b = h2.limited as H2Backend;
-    const authority = `limited:${PORTS.http2}`;
-    // The first exchange teaches the pool the backend's SETTINGS_MAX_CONCURRENT_STREAMS (1).
-    assert.equal((await h2request(session, authority)).status, 200);
-    const arrived = once(b.events, 'request');
-    const first = h2request(session, authority, HOLD_PATH);
+  /**
+   * Three requests on one client connection, in this order (the sidecar takes the second
+   * before the third): the first is held at the backend (`arrived`), the second must wait
+   * for the connection, the third must overflow at once with 503 UO.
+   */
+  async function holdWaitOverflow(authority: string, firstPath: string, arrived: Promise<unknown[]>): Promise<{ first: Promise<Reply>; second: Promise<Reply>; third: Reply; took: number }> {
+    const first = h2request(session, authority, firstPath);
     await within(arrived, 5_000, 'held request at the backend');
-    // Both on one client connection, in this order: the sidecar takes the second before the third.
     const second = h2request(session, authority, '/second');
     const started = performance.now();
     const third = await h2request(session, authority, '/third');
     const took = performance.now() - started;
     assert.equal(third.status, 503);
     assert.match(third.body, /reset reason: overflow/);
+    return { first, second, third, took };
+  }
+
+  it('maxConnections 1: a second concurrent request waits for the connection\'s stream, a third overflows with 503 UO', async () => {
+    const b = h2.limited as H2Backend;
+    const authority = `limited:${PORTS.http2}`;
+    // The first exchange teaches the pool the backend's SETTINGS_MAX_CONCURRENT_STREAMS (1).
+    assert.equal((await h2request(session, authority)).status, 200);
+    const { first, second, third, took } = await holdWaitOverflow(authority, HOLD_PATH, once(b.events, 'request'));
     const breaker = sidecar.config.current.clusters.get(cluster('limited'))?.breaker;
     assert.equal(breaker?.pending, 1, 'the second request waits for a connection');
     assert.equal(b.requests, 2, 'neither the waiting nor the overflowing request reached the backend yet');
@@ -156,15 +164,7 @@ describe('HTTP/2 upstream connection pools and mirroring through the sidecar', {
 
   it('maxConnections 1 to an HTTP/1.1 service from an HTTP/2 client: the second request waits for the connection, a third overflows with 503 UO', async () => {
     const authority = `h1-limited:${PORTS.http}`;
-    const arrived = once(h1.events, 'request');
-    const first = h2request(session, authority, '/first');
-    await within(arrived, 5_000, 'held request at the backend');
-    const second = h2request(session, authority, '/second');
-    const started = performance.now();
-    const third = await h2request(session, authority, '/third');
-    const took = performance.now() - started;
-    assert.equal(third.status, 503);
-    assert.match(third.body, /reset reason: overflow/);
+    const { first, second, third, took } = await holdWaitOverflow(authority, '/first', once(h1.events, 'request'));
     const breaker = sidecar.config.current.clusters.get(cluster('h1-limited', 'http'))?.breaker;
     assert.equal(breaker?.pending, 1, 'the second request waits for a connection');
     assert.equal(h1.requests, 1, 'neither the waiting nor the overflowing request reached the backend');
