@@ -12,12 +12,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { HeaderMutation } from '../routing/route-action.js';
+import type { ClusterRuntime } from '../config/clusters.js';
 import type { RequestInfo } from '../routing/route-table.js';
 import { httpSeries } from '../telemetry/http-labels.js';
 import { type PeerWorkload, takePeer } from '../telemetry/peer.js';
 import type { HttpSeries } from '../telemetry/metrics.js';
-import { type ConnectionWaiter, onLimitedConnectionClosed, stopWaitingForConnection, waitForConnection, wakeNext } from '../upstream/connection-queue.js';
-import { configureConnection, connected, type ConnectionHandlers, type EndpointPool, kConnection as kUp, type PooledSocket, type UpstreamConnection, useHandlers } from '../upstream/pool.js';
+import { CONNECTION_OVERFLOW, CONNECTION_WAIT, type ConnectionWaiter, finishUse, stopWaitingForConnection, takeConnection, waitForConnection } from '../upstream/connection-queue.js';
+import { connected, type ConnectionHandlers, type EndpointPool, kConnection as kUp, type PooledSocket, type UpstreamConnection, useHandlers } from '../upstream/pool.js';
 import type { Endpoint, EndpointState } from '../upstream/lb/types.js';
 import { exchangeTimeoutMs, nextEndpoint, retryDelayMs, shouldRetry } from '../resilience/attempts.js';
 import { mirrorRequest } from '../filters/mirror.js';
@@ -100,9 +101,8 @@ class Exchange implements H1Downstream {
   /** The circuit breaker's request slot is held; retry slots held (released at the end). */
   breakerHeld = false;
   retriesHeld = 0;
-  /** Waiting for a connection slot of this breaker (max_connections), as `waiter`. */
-  waitingOn: CircuitBreaker | null = null;
-  waiter: ConnectionWaiter | null = null;
+  /** Its place in a breaker's queue while it waits for a connection slot (max_connections). */
+  waiter: H1Waiter | null = null;
   /** The route (or gRPC deadline) timer; the per-try timer; the backoff or fault-delay timer. */
   timer: NodeJS.Timeout | null = null;
   tryTimer: NodeJS.Timeout | null = null;
@@ -527,30 +527,18 @@ function upstreamHeaders(ex: Exchange, d: ForwardDecision, info: RequestInfo): s
 // ---- upstream ----
 
 function attachUpstream(ex: Exchange, pool: EndpointPool, connectTimeoutMs: number): void {
-  let up = pool.acquire();
-  const reused = up !== null;
-  if (up === null) {
-    const breaker = ex.decision?.cluster.breaker;
-    if (breaker !== undefined && !breaker.tryConnect()) {
-      // max_connections reached: wait for a connection to free up (max_pending_requests),
-      // or overflow at once with 503 UO, as Envoy's pools do.
-      if (!breaker.tryPending()) {
-        localReply(ex.down, ex, 503, 'Service Unavailable', 'UO', false, OVERFLOW_BODY);
-        return;
-      }
-      ex.waitingOn = breaker;
-      ex.waiter = new H1Waiter(ex, pool, connectTimeoutMs);
-      waitForConnection(breaker, ex.waiter);
-      return;
-    }
-    up = pool.create();
-    configureConnection(up, ex.decision?.cluster.pool);
-    if (breaker !== undefined) {
-      up.breaker = breaker;
-      up.onClosed = onLimitedConnectionClosed;
-    }
-    up.socket.setTimeout(connectTimeoutMs);
+  const cluster = ex.decision?.cluster;
+  const up = takeConnection(pool, cluster?.breaker, cluster?.pool, connectTimeoutMs);
+  if (up === CONNECTION_OVERFLOW) {
+    localReply(ex.down, ex, 503, 'Service Unavailable', 'UO', false, OVERFLOW_BODY);
+    return;
   }
+  if (up === CONNECTION_WAIT) {
+    ex.waiter = new H1Waiter(ex, (cluster as ClusterRuntime).breaker, pool, connectTimeoutMs);
+    waitForConnection(ex.waiter.breaker, ex.waiter);
+    return;
+  }
+  const reused = up.requests > 0;
   useHandlers(up, UPSTREAM_HANDLERS);
   up.owner = ex;
   up.requests++;
@@ -587,18 +575,19 @@ function attachUpstream(ex: Exchange, pool: EndpointPool, connectTimeoutMs: numb
 /** An exchange waiting in the breaker's queue (upstream/connection-queue.ts) for a connection to `pool`. */
 class H1Waiter implements ConnectionWaiter {
   readonly ex: Exchange;
+  readonly breaker: CircuitBreaker;
   readonly pool: EndpointPool;
   readonly connectTimeoutMs: number;
 
-  constructor(ex: Exchange, pool: EndpointPool, connectTimeoutMs: number) {
+  constructor(ex: Exchange, breaker: CircuitBreaker, pool: EndpointPool, connectTimeoutMs: number) {
     this.ex = ex;
+    this.breaker = breaker;
     this.pool = pool;
     this.connectTimeoutMs = connectTimeoutMs;
   }
 
   connectionFree(): boolean {
     const ex = this.ex;
-    ex.waitingOn = null;
     ex.waiter = null;
     if (ex.resDone || ex.down.closed) return false;
     attachUpstream(ex, this.pool, this.connectTimeoutMs);
@@ -608,11 +597,10 @@ class H1Waiter implements ConnectionWaiter {
 
 /** An exchange that ends while waiting gives its place up. */
 function stopWaiting(ex: Exchange): void {
-  const breaker = ex.waitingOn;
-  if (breaker === null || ex.waiter === null) return;
-  stopWaitingForConnection(breaker, ex.waiter);
-  ex.waitingOn = null;
+  const w = ex.waiter;
+  if (w === null) return;
   ex.waiter = null;
+  stopWaitingForConnection(w.breaker, w);
 }
 
 function isBodyless(ex: Exchange): boolean {
@@ -873,16 +861,7 @@ function completeResponse(ex: Exchange): void {
   const upHead = ex.resHead as ResponseHead;
   if (up !== null) {
     ex.up = null;
-    const settings = ex.decision?.cluster.pool;
-    const spent = settings !== undefined && settings.maxRequestsPerConnection > 0 && up.requests >= settings.maxRequestsPerConnection;
-    if (upHead.keepAlive && ex.reqDone && !up.dead && !spent) {
-      up.pool.release(up, settings?.idleTimeoutMs);
-      if (up.breaker !== null) wakeNext(up.breaker as CircuitBreaker);
-    } else {
-      up.dead = true;
-      up.owner = null;
-      up.socket.destroy();
-    }
+    finishUse(up, upHead.keepAlive && ex.reqDone, ex.decision?.cluster.pool);
   }
   endDownstreamResponse(ex);
 }

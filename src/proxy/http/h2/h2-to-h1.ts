@@ -17,9 +17,9 @@
  * request is in flight (`UpstreamConnection.owner`); the socket handlers are module-level
  * and installed once per connection (`useHandlers`).
  */
-import { onLimitedConnectionClosed, wakeNext } from '../../upstream/connection-queue.js';
-import type { CircuitBreaker } from '../../resilience/circuit-breaker.js';
-import { configureConnection, connected, type ConnectionHandlers, type EndpointPool, kConnection, type PooledSocket, type UpstreamConnection, useHandlers } from '../../upstream/pool.js';
+import { CONNECTION_OVERFLOW, CONNECTION_WAIT, finishUse, takeConnection } from '../../upstream/connection-queue.js';
+import type { ClusterRuntime } from '../../config/clusters.js';
+import { connected, type ConnectionHandlers, type EndpointPool, kConnection, type PooledSocket, type UpstreamConnection, useHandlers } from '../../upstream/pool.js';
 import { BodyFramer } from '../h1-body.js';
 import { parseResponseHead, type ResponseHead } from '../h1-parser.js';
 import { serializeRequestHead, stripHopByHop } from '../headers.js';
@@ -95,25 +95,18 @@ function joinCookies(flat: string[]): void {
 
 /** Takes a pooled connection (or opens one) and writes the request head on it. */
 function attach(ex: H2Exchange, pool: EndpointPool, connectTimeoutMs: number): void {
-  let up = pool.acquire();
-  // Only a reused keep-alive connection can be stale (closed by the server while idle).
-  ex.h1RetriedStale = up === null;
-  if (up === null) {
-    const breaker = ex.decision?.cluster.breaker;
-    if (breaker !== undefined && !breaker.tryConnect()) {
-      // max_connections reached: wait for a connection (max_pending_requests), or 503 UO at once.
-      if (breaker.tryPending()) queueForConnection(ex, breaker);
-      else ex.answerLocally(503, 'UO', OVERFLOW_BODY);
-      return;
-    }
-    up = pool.create();
-    configureConnection(up, ex.decision?.cluster.pool);
-    if (breaker !== undefined) {
-      up.breaker = breaker;
-      up.onClosed = onLimitedConnectionClosed;
-    }
-    up.socket.setTimeout(connectTimeoutMs);
+  const cluster = ex.decision?.cluster;
+  const up = takeConnection(pool, cluster?.breaker, cluster?.pool, connectTimeoutMs);
+  if (up === CONNECTION_OVERFLOW) {
+    ex.answerLocally(503, 'UO', OVERFLOW_BODY);
+    return;
   }
+  if (up === CONNECTION_WAIT) {
+    queueForConnection(ex, (cluster as ClusterRuntime).breaker);
+    return;
+  }
+  // Only a reused keep-alive connection can be stale (closed by the server while idle).
+  ex.h1RetriedStale = up.requests === 0;
   useHandlers(up, HANDLERS);
   up.owner = ex;
   up.requests++;
@@ -339,14 +332,7 @@ function release(ex: H2Exchange, up: UpstreamConnection, head: ResponseHead): vo
   ex.h1 = null;
   // Paused for the client's back-pressure: the response is whole, so nothing more is read for it.
   if (up.socket.isPaused()) up.socket.resume();
-  const settings = ex.decision?.cluster.pool;
-  const spent = settings !== undefined && settings.maxRequestsPerConnection > 0 && up.requests >= settings.maxRequestsPerConnection;
-  if (head.keepAlive && ex.h1ReqDone && !up.dead && !spent) {
-    up.pool.release(up, settings?.idleTimeoutMs);
-    if (up.breaker !== null) wakeNext(up.breaker as CircuitBreaker);
-    return;
-  }
-  drop(ex, up);
+  if (finishUse(up, head.keepAlive && ex.h1ReqDone, ex.decision?.cluster.pool)) return;
   // Answered before the request body was whole: the rest is read and dropped, so the
   // client is not held back by flow control and its stream can close.
   if (!ex.h1ReqDone && ex.down.isPaused()) ex.down.resume();
