@@ -4,34 +4,21 @@
  * or returns a host. Only the newest build of a cluster name listens to its detector
  * (`activate()`); an older one, still held by requests in flight, keeps its last picker.
  */
-import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
-import type { OutlierDetector } from '../resilience/outlier-detection.js';
-import type { RetryBudget } from '../resilience/retry-budget.js';
-import type { Endpoint, EndpointState, LbConfig, LoadBalancer, Picker } from '../upstream/lb/types.js';
-import type { ClusterKind, ClusterRuntime, UpstreamProtocol } from './clusters.js';
-import type { PoolSettings } from './pool-settings.js';
+import type { EndpointState, LbConfig, LoadBalancer, Picker } from '../upstream/lb/types.js';
+import type { ClusterRuntime } from './clusters.js';
 
 /** Everything but the picker, which the cluster builds. */
 export type ClusterFields = Omit<ClusterRuntime, 'picker'>;
 
 const NO_HOST: Picker = { pick: () => undefined };
 
+// The fixed fields come from ClusterFields by declaration merging, and are set from it
+// in one step: a field added to ClusterRuntime needs no second declaration or copy here.
+export interface LiveCluster extends ClusterFields {}
+
 /** A ClusterRuntime whose picker is rebuilt when its outlier detector's ejections change. */
 export class LiveCluster implements ClusterRuntime {
-  readonly name: string;
-  readonly kind: ClusterKind;
-  readonly endpoints: readonly Endpoint[];
   picker: Picker = NO_HOST;
-  readonly connectTimeoutMs: number;
-  readonly lbPolicy: string;
-  readonly protocol: UpstreamProtocol;
-  readonly maxConcurrentStreams: number;
-  readonly service: string;
-  readonly outlier: OutlierDetector | null;
-  readonly breaker: CircuitBreaker;
-  readonly retryBudget: RetryBudget;
-  readonly pool: PoolSettings;
-  readonly panicThresholdPercent: number;
   readonly #lb: LoadBalancer | undefined;
   readonly #config: LbConfig;
   readonly #state: (id: string) => EndpointState;
@@ -39,19 +26,7 @@ export class LiveCluster implements ClusterRuntime {
   #generation = -1;
 
   constructor(f: ClusterFields, lb: LoadBalancer | undefined, config: LbConfig, state: (id: string) => EndpointState) {
-    this.name = f.name;
-    this.kind = f.kind;
-    this.endpoints = f.endpoints;
-    this.connectTimeoutMs = f.connectTimeoutMs;
-    this.lbPolicy = f.lbPolicy;
-    this.protocol = f.protocol;
-    this.maxConcurrentStreams = f.maxConcurrentStreams;
-    this.service = f.service;
-    this.outlier = f.outlier;
-    this.breaker = f.breaker;
-    this.retryBudget = f.retryBudget;
-    this.pool = f.pool;
-    this.panicThresholdPercent = f.panicThresholdPercent;
+    Object.assign(this, f);
     this.#lb = lb;
     this.#config = config;
     this.#state = state;
