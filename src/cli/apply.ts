@@ -38,21 +38,12 @@ export const applyCommand: Command = {
   summary: 'Apply configuration files to the running mesh',
   usage: USAGE,
   async run(args, io) {
-    const { values, positionals } = parseFlags(args, {
-      filename: { type: 'string', short: 'f', multiple: true },
-      namespace: { type: 'string', short: 'n', default: 'default' },
-      ...CONTROL_PLANE_FLAG,
-      help: { type: 'boolean', short: 'h', default: false },
-    }, USAGE);
+    const { values, positionals } = parseFlags(args, { ...FILE_FLAGS, help: { type: 'boolean', short: 'h', default: false } }, USAGE);
     if (values.help === true) {
       io.stdout.write(USAGE);
       return 0;
     }
-    const paths = values.filename ?? [];
-    if (paths.length === 0 || positionals.length > 0) throw new TrellisError('TRELLIS_CLI_USAGE', `name the files to apply with -f\n\n${USAGE}`);
-    if (!isDns1123Label(values.namespace as string)) throw new TrellisError('TRELLIS_CLI_USAGE', `--namespace must be a DNS-1123 label (got "${values.namespace}")`);
-    const client = new ControlPlaneClient(controlPlaneUrl(values['control-plane']));
-    const namespace = values.namespace as string;
+    const { paths, namespace, client } = fileArguments(values, positionals, 'name the files to apply with -f', USAGE);
     const files = readFiles(paths, io.cwd);
 
     const local = files.map((f) => loadText(f.text, f.name, { defaultNamespace: namespace }));
@@ -103,15 +94,39 @@ function readFiles(paths: readonly string[], cwd: string): BundledFile[] {
   });
 }
 
-/** The findings of an answer, with lines of the bundle mapped back to their files. */
-export function findingsOf(body: Record<string, unknown>, source: string, b: Bundle): Finding[] {
+/**
+ * The findings of an answer (null fields left out); with a bundle, those in the bundle
+ * `source` the request sent have their lines mapped back to the files.
+ */
+export function findingsOf(body: Record<string, unknown>, source?: string, b?: Bundle): Finding[] {
   const list = (body.findings ?? (body.error as { findings?: unknown } | undefined)?.findings ?? []) as Record<string, unknown>[];
   return list.map((raw) => {
     const f: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(raw)) if (v !== null) f[k] = v;
-    const at = f.file === source && typeof f.line === 'number' ? b.locate(f.line) : undefined;
+    const at = b !== undefined && f.file === source && typeof f.line === 'number' ? b.locate(f.line) : undefined;
     return (at === undefined ? f : { ...f, file: at.file, line: at.line }) as unknown as Finding;
   });
+}
+
+/** The flags of the commands that take files (`apply`, `delete`). */
+export const FILE_FLAGS = {
+  filename: { type: 'string', short: 'f', multiple: true },
+  namespace: { type: 'string', short: 'n', default: 'default' },
+  ...CONTROL_PLANE_FLAG,
+} as const;
+
+/** FILE_FLAGS' values checked: the files (at least one, no positionals), the namespace, a client for the control plane. */
+export function fileArguments(
+  values: { filename?: string[]; namespace?: string | boolean; 'control-plane'?: string | boolean },
+  positionals: readonly string[],
+  missing: string,
+  usage: string,
+): { paths: string[]; namespace: string; client: ControlPlaneClient } {
+  const paths = values.filename ?? [];
+  if (paths.length === 0 || positionals.length > 0) throw new TrellisError('TRELLIS_CLI_USAGE', `${missing}\n\n${usage}`);
+  const namespace = values.namespace as string;
+  if (!isDns1123Label(namespace)) throw new TrellisError('TRELLIS_CLI_USAGE', `--namespace must be a DNS-1123 label (got "${namespace}")`);
+  return { paths, namespace, client: new ControlPlaneClient(controlPlaneUrl(values['control-plane'] as string | undefined)) };
 }
 
 /** Findings go to stderr: stdout is for what was applied. */

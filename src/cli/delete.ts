@@ -10,11 +10,10 @@ import { listConfigFiles } from '../api/files.js';
 import type { Finding } from '../api/finding.js';
 import { KINDS, isKind } from '../api/kinds.js';
 import { readYaml } from '../api/yaml-source.js';
-import { isDns1123Label } from '../api/common.js';
 import { TrellisError } from '../core/errors.js';
-import { printFindings } from './apply.js';
+import { fileArguments, FILE_FLAGS, findingsOf, printFindings } from './apply.js';
 import { type Command, parseFlags } from './command.js';
-import { CONTROL_PLANE_FLAG, CONTROL_PLANE_USAGE, ControlPlaneClient, type ResourceRef, answerError, controlPlaneUrl, errorOf, refPath } from './control-plane-client.js';
+import { CONTROL_PLANE_USAGE, type ResourceRef, answerError, errorOf, refPath } from './control-plane-client.js';
 
 const USAGE = `Usage: trellis delete -f <file|dir> [-f <file|dir>...] [flags]
 
@@ -38,21 +37,16 @@ export const deleteCommand: Command = {
   usage: USAGE,
   async run(args, io) {
     const { values, positionals } = parseFlags(args, {
-      filename: { type: 'string', short: 'f', multiple: true },
-      namespace: { type: 'string', short: 'n', default: 'default' },
+      ...FILE_FLAGS,
       'ignore-not-found': { type: 'boolean', default: false },
-      ...CONTROL_PLANE_FLAG,
       help: { type: 'boolean', short: 'h', default: false },
     }, USAGE);
     if (values.help === true) {
       io.stdout.write(USAGE);
       return 0;
     }
-    const paths = values.filename ?? [];
-    if (paths.length === 0 || positionals.length > 0) throw new TrellisError('TRELLIS_CLI_USAGE', `name the files with -f\n\n${USAGE}`);
-    if (!isDns1123Label(values.namespace as string)) throw new TrellisError('TRELLIS_CLI_USAGE', `--namespace must be a DNS-1123 label (got "${values.namespace}")`);
-    const client = new ControlPlaneClient(controlPlaneUrl(values['control-plane']));
-    const { refs, findings } = refsIn(paths, values.namespace as string);
+    const { paths, namespace, client } = fileArguments(values, positionals, 'name the files with -f', USAGE);
+    const { refs, findings } = refsIn(paths, namespace);
     if (findings.length > 0) {
       printFindings(io, findings);
       io.stderr.write('Nothing was deleted.\n');
@@ -72,7 +66,7 @@ export const deleteCommand: Command = {
         continue;
       } else if (code === 'TRELLIS_ADMIN_CONFIG_DELETE_BREAKS') {
         io.stderr.write(`trellis delete: ${errorOf(answer)?.message} [${code}]\n`);
-        printFindings(io, remoteFindings(answer.body));
+        printFindings(io, findingsOf(answer.body));
         failed++;
       } else if (code === 'TRELLIS_ADMIN_CONFIG_NOT_FOUND' || code === 'TRELLIS_ADMIN_CONFIG_NOT_APPLIED') {
         io.stderr.write(`trellis delete: ${errorOf(answer)?.message} [${code}]\n`);
@@ -87,12 +81,6 @@ export const deleteCommand: Command = {
 
 function deleteRank(kind: string): number {
   return kind === 'VirtualService' ? 0 : 1;
-}
-
-/** Findings in a control plane answer, positioned in the files it serves from. */
-function remoteFindings(body: Record<string, unknown>): Finding[] {
-  const list = ((body.error as { findings?: unknown } | undefined)?.findings ?? []) as Record<string, unknown>[];
-  return list.map((raw) => Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null)) as unknown as Finding);
 }
 
 /** The mesh resources the files name; documents of other kinds are passed over, as nothing applied them. */
