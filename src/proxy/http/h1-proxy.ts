@@ -20,7 +20,7 @@ import type { HttpSeries } from '../telemetry/metrics.js';
 import { CONNECTION_OVERFLOW, CONNECTION_WAIT, type ConnectionWaiter, finishUse, stopWaitingForConnection, takeConnection, waitForConnection } from '../upstream/connection-queue.js';
 import { connected, type ConnectionHandlers, type EndpointPool, kConnection as kUp, type PooledSocket, type UpstreamConnection, useHandlers } from '../upstream/pool.js';
 import type { Endpoint, EndpointState } from '../upstream/lb/types.js';
-import { exchangeTimeoutMs, nextEndpoint, retryDelayMs, shouldRetry } from '../resilience/attempts.js';
+import { claimRetry, exchangeTimeoutMs, nextEndpoint, releaseSlots, reportTry, retryDelayMs } from '../resilience/attempts.js';
 import { mirrorRequest } from '../filters/mirror.js';
 import type { RetryPolicy, TryOutcome } from '../resilience/retry-policy.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
@@ -29,7 +29,7 @@ import { BodyFramer } from './h1-body.js';
 import { forwardH1ToH2, type H1Downstream, type H1ToH2 } from './h2/h2-from-h1.js';
 import { DEFAULT_PARSE_LIMITS, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './h1-parser.js';
 import { serializeRequestHead, serializeResponseHead, stripHopByHop } from './headers.js';
-import { applyMutation, beginForward, decide, type ForwardDecision, headerOf, type LocalDecision, NO_FLAGS, removeHeader } from './router.js';
+import { applyMutation, beginForward, decide, moveForward, type ForwardDecision, headerOf, type LocalDecision, NO_FLAGS, removeHeader } from './router.js';
 import { handleConnect } from '../tcp/tcp-proxy.js';
 import { tunnel } from '../tcp/tunnel.js';
 
@@ -382,17 +382,11 @@ function tryAgain(ex: Exchange, outcome: TryOutcome): boolean {
   const d = ex.decision;
   const policy = ex.retry;
   if (d === null || policy === null || ex.replay === null || ex.interim || ex.resDone || ex.down.closed) return false;
-  if (!shouldRetry(policy, ex, outcome, d.cluster)) return false;
-  if (!d.cluster.breaker.tryRetry()) return false; // max_retries outstanding (upstream_rq_retry_overflow)
-  ex.retriesHeld++;
+  if (!claimRetry(policy, ex, outcome, d.cluster)) return false;
   const next = nextEndpoint(d.cluster, policy, ex, ex.hash);
   if (next === undefined) return false;
   clearTryTimer(ex);
-  // The request now counts against the next endpoint.
-  if (ex.endpointState !== null) ex.endpointState.activeRequests--;
-  ex.endpointState = ex.down.ctx.config.upstream.state(next.id);
-  ex.endpointState.activeRequests++;
-  if (ex.down.ctx.mode !== 'inbound') ex.peer = next.workload;
+  moveForward(ex, ex.down.ctx, next);
   ex.waitTimer = setTimeout(onWaitOver, retryDelayMs(policy, ex), ex, next);
   return true;
 }
@@ -411,20 +405,8 @@ function clearTryTimer(ex: Exchange): void {
 }
 
 /** Tells the cluster's outlier detector how the current try ended. */
-function reportTry(ex: Exchange, outcome: number | 'connect-failure' | 'timeout' | 'reset'): void {
-  const id = ex.tried[ex.tried.length - 1];
-  if (id !== undefined) ex.decision?.cluster.outlier?.report(id, outcome);
-}
-
-/** Gives back what the exchange held of its cluster's circuit breaker. */
-function releaseBreaker(ex: Exchange): void {
-  const breaker = ex.decision?.cluster.breaker;
-  if (breaker === undefined) return;
-  if (ex.breakerHeld) {
-    ex.breakerHeld = false;
-    breaker.endRequest();
-  }
-  for (; ex.retriesHeld > 0; ex.retriesHeld--) breaker.endRetry();
+function report(ex: Exchange, outcome: number | 'connect-failure' | 'timeout' | 'reset'): void {
+  reportTry(ex, ex.decision?.cluster, outcome);
 }
 
 function clearTimers(ex: Exchange): void {
@@ -454,7 +436,7 @@ function onTryTimeout(ex: Exchange): void {
   ex.tryTimer = null;
   if (ex.resHead !== null || ex.resDone) return;
   abandonUpstream(ex);
-  reportTry(ex, 'timeout');
+  report(ex, 'timeout');
   retryOrFail(ex, PER_TRY_TIMEOUT, timedOut, 'UT');
 }
 
@@ -466,7 +448,7 @@ function onExchangeTimeout(ex: Exchange): void {
   ex.h2?.abort();
   ex.h2 = null;
   if (ex.resHead === null && !ex.interim) {
-    if (ex.up !== null) reportTry(ex, 'timeout');
+    if (ex.up !== null) report(ex, 'timeout');
     abandonUpstream(ex);
     timedOut(ex, 'UT');
     return;
@@ -694,7 +676,7 @@ function onUpstreamTimeout(this: UpstreamSocket): void {
 
 /** The try's connection failed before a response: retry, or answer 503. */
 function upstreamLost(ex: Exchange, up: UpstreamConnection, outcome: TryOutcome, flag: string): void {
-  reportTry(ex, outcome.kind === 'connect-failure' ? 'connect-failure' : 'reset');
+  report(ex, outcome.kind === 'connect-failure' ? 'connect-failure' : 'reset');
   if (ex.up === up) ex.up = null;
   up.owner = null;
   ex.resBuf = null;
@@ -781,7 +763,7 @@ function onUpstreamData(this: UpstreamSocket, chunk: Buffer): void {
       if (r.head.headBytes < buf.length) onUpstreamData.call(this, buf.subarray(r.head.headBytes));
       return;
     }
-    reportTry(ex, r.head.status);
+    report(ex, r.head.status);
     if (retriesResponse(ex, r.head)) return;
     startResponse(ex, r.head);
     if (r.head.headBytes < buf.length) forwardResponseBody(ex, buf, r.head.headBytes);
@@ -969,7 +951,7 @@ function finish(ex: Exchange): void {
   if (ex.decision !== null) {
     clearTimers(ex);
     stopWaiting(ex);
-    releaseBreaker(ex);
+    releaseSlots(ex, ex.decision.cluster);
   }
   if (ex.endpointState !== null) {
     ex.endpointState.activeRequests--;

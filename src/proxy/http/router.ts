@@ -242,3 +242,11 @@ export function beginForward(state: ForwardState, ctx: ListenContext, d: Forward
   state.targetHeaders = d.target.responseHeaders;
   state.connectTimeoutMs = d.cluster.connectTimeoutMs;
 }
+
+/** A retry goes to `next`: the request now counts against it (active requests, and on the outbound side the peer labels). */
+export function moveForward(state: Pick<ForwardState, 'endpointState' | 'peer'>, ctx: ListenContext, next: Endpoint): void {
+  if (state.endpointState !== null) state.endpointState.activeRequests--;
+  state.endpointState = ctx.config.upstream.state(next.id);
+  state.endpointState.activeRequests++;
+  if (ctx.mode !== 'inbound') state.peer = next.workload;
+}

@@ -32,6 +32,40 @@ export function shouldRetry(policy: RetryPolicy | null, a: Attempts, outcome: Tr
   return cluster.retryBudget.tryRetry();
 }
 
+/** What an exchange holds of its cluster's circuit breaker: the request slot, retry slots. */
+export interface BreakerSlots {
+  breakerHeld: boolean;
+  retriesHeld: number;
+}
+
+/**
+ * shouldRetry, then a `max_retries` slot of the cluster's breaker (upstream_rq_retry_overflow
+ * when none is free), held in `a` until releaseSlots.
+ */
+export function claimRetry(policy: RetryPolicy, a: Attempts & BreakerSlots, outcome: TryOutcome, cluster: ClusterRuntime): boolean {
+  if (!shouldRetry(policy, a, outcome, cluster)) return false;
+  if (!cluster.breaker.tryRetry()) return false;
+  a.retriesHeld++;
+  return true;
+}
+
+/** Gives back what `s` holds of `cluster`'s breaker (none held: nothing happens). */
+export function releaseSlots(s: BreakerSlots, cluster: ClusterRuntime | undefined): void {
+  const breaker = cluster?.breaker;
+  if (breaker === undefined) return;
+  if (s.breakerHeld) {
+    s.breakerHeld = false;
+    breaker.endRequest();
+  }
+  for (; s.retriesHeld > 0; s.retriesHeld--) breaker.endRetry();
+}
+
+/** Tells the cluster's outlier detector how the current (last) try ended. */
+export function reportTry(a: Attempts, cluster: ClusterRuntime | undefined, outcome: number | 'connect-failure' | 'timeout' | 'reset'): void {
+  const id = a.tried[a.tried.length - 1];
+  if (id !== undefined) cluster?.outlier?.report(id, outcome);
+}
+
 /**
  * The endpoint for the next try. When the policy prefers other hosts, the balancer is
  * asked a few times (host_selection_retry_max_attempts) for one not tried yet; if it

@@ -22,7 +22,7 @@ import type { BodyFramer } from '../h1-body.js';
 import type { ResponseHead } from '../h1-parser.js';
 import type { ChunkedDecoder } from './h2-chunked.js';
 import { grpcStatusOfHttp, grpcTrailersOnly, h2Object } from './h2-headers.js';
-import { applyMutation, NO_FLAGS, removeHeader } from '../router.js';
+import { applyMutation, moveForward, NO_FLAGS, removeHeader } from '../router.js';
 import { endTries, keepForReplay, TryingExchange, waiting } from './h2-tries.js';
 import { keepForMirror, mirrorComplete } from './h2-mirror.js';
 
@@ -151,10 +151,7 @@ export class H2Exchange extends TryingExchange {
   }
 
   moveTo(next: Endpoint): void {
-    if (this.endpointState !== null) this.endpointState.activeRequests--;
-    this.endpointState = this.ctx.config.upstream.state(next.id);
-    this.endpointState.activeRequests++;
-    if (this.ctx.mode !== 'inbound') this.peer = next.workload;
+    moveForward(this, this.ctx, next);
   }
 }
 

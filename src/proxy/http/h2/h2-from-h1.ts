@@ -26,7 +26,7 @@ import { ChunkedDecoder } from './h2-chunked.js';
 import { flatFromObject, grpcStatusOfHttp, grpcMessage, h2Object, isGrpcContentType } from './h2-headers.js';
 import { beginTries, CONNECT_FAILURE, delayTry, endTries, keepForReplay, openTryStream, REFUSED_STREAM, RESET_SENT, RESET_UNSENT, responseArrived, sendTry, stopWaiting, TryingExchange, tryFailed, waiting } from './h2-tries.js';
 import { serializeResponseHead } from '../headers.js';
-import { applyMutation, type ForwardDecision, headerOf, NO_FLAGS, removeHeader } from '../router.js';
+import { applyMutation, type ForwardDecision, headerOf, moveForward, NO_FLAGS, removeHeader } from '../router.js';
 
 /**
  * What the HTTP/1.1 engine does for the bridge; implemented by its exchange object, so no
@@ -228,11 +228,7 @@ export class H1ToH2 extends TryingExchange {
   }
 
   moveTo(next: Endpoint): void {
-    const down = this.down;
-    if (down.endpointState !== null) down.endpointState.activeRequests--;
-    down.endpointState = this.upstream.state(next.id);
-    down.endpointState.activeRequests++;
-    if (down.down.ctx.mode !== 'inbound') down.peer = next.workload;
+    moveForward(this.down, this.down.down.ctx, next);
   }
 }
 

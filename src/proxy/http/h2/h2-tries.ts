@@ -19,8 +19,8 @@
  * waits, request body bytes are kept and the client is paused, as during a backoff.
  */
 import type { ForwardDecision } from '../router.js';
-import type { Attempts } from '../../resilience/attempts.js';
-import { nextEndpoint, retryDelayMs, shouldRetry } from '../../resilience/attempts.js';
+import type { Attempts, BreakerSlots } from '../../resilience/attempts.js';
+import { claimRetry, nextEndpoint, releaseSlots, reportTry, retryDelayMs } from '../../resilience/attempts.js';
 import type { RetryPolicy, TryOutcome } from '../../resilience/retry-policy.js';
 import type { Endpoint } from '../../upstream/lb/types.js';
 import { H2_REFUSALS, type H2EndpointPool, type H2Request, type H2Waiter } from '../../upstream/h2-pool.js';
@@ -40,7 +40,7 @@ export const RESET_SENT: TryOutcome = { kind: 'reset', sent: true };
 export const RESET_UNSENT: TryOutcome = { kind: 'reset', sent: false };
 const PER_TRY_TIMEOUT: TryOutcome = { kind: 'per-try-timeout' };
 
-export abstract class TryingExchange implements Attempts, H2Waiter, ConnectionWaiter {
+export abstract class TryingExchange implements Attempts, BreakerSlots, H2Waiter, ConnectionWaiter {
   /** What was decided; null until forwarding starts. */
   decision: ForwardDecision | null = null;
   retry: RetryPolicy | null = null;
@@ -230,9 +230,7 @@ function tryAgain(x: TryingExchange, outcome: TryOutcome): boolean {
   const d = x.decision;
   const policy = x.retry;
   if (d === null || policy === null || x.replay === null || x.responseStarted() || x.ended()) return false;
-  if (!shouldRetry(policy, x, outcome, d.cluster)) return false;
-  if (!d.cluster.breaker.tryRetry()) return false; // max_retries outstanding (upstream_rq_retry_overflow)
-  x.retriesHeld++;
+  if (!claimRetry(policy, x, outcome, d.cluster)) return false;
   const next = d.endpoint === undefined ? undefined : nextEndpoint(d.cluster, policy, x, d.hash);
   if (next === undefined) return false;
   clearTryTimer(x);
@@ -281,8 +279,7 @@ function clearTryTimer(x: TryingExchange): void {
 
 /** Tells the cluster's outlier detector how the current try ended. */
 function report(x: TryingExchange, outcome: number | 'connect-failure' | 'timeout' | 'reset'): void {
-  const id = x.tried[x.tried.length - 1];
-  if (id !== undefined) x.decision?.cluster.outlier?.report(id, outcome);
+  reportTry(x, x.decision?.cluster, outcome);
 }
 
 /** The exchange is over: timers stopped, the breaker's slots given back. Idempotent. */
@@ -297,13 +294,7 @@ export function endTries(x: TryingExchange): void {
     clearTimeout(x.waitTimer);
     x.waitTimer = null;
   }
-  const breaker = x.decision?.cluster.breaker;
-  if (breaker === undefined) return;
-  if (x.breakerHeld) {
-    x.breakerHeld = false;
-    breaker.endRequest();
-  }
-  for (; x.retriesHeld > 0; x.retriesHeld--) breaker.endRetry();
+  releaseSlots(x, x.decision?.cluster);
 }
 
 /** Envoy's `Grpc::Utility::grpcToHttpStatus`: how outlier detection sees a gRPC status. */
