@@ -8,6 +8,34 @@ import { ROOT } from '../helpers.js';
 
 const TIMEOUT_MS = 20_000;
 
+/** Runs an ES module `script` in a fresh node with `nodeArgs`; resolves with its stdout. */
+function runFresh(script: string, nodeArgs: readonly string[] = []): Promise<string> {
+  return new Promise((resolve, reject) => {
+    // NODE_OPTIONS cleared: the test runner's own settings must not decide the outcome.
+    const env = { ...process.env, NODE_OPTIONS: '' };
+    execFile(process.execPath, [...nodeArgs, '--input-type=module', '-e', script], { env, timeout: TIMEOUT_MS }, (err, stdout) => {
+      if (err !== null) return reject(err);
+      resolve(stdout);
+    });
+  });
+}
+
+/**
+ * Script text: `turns` event-loop turns of `perTurn` short-lived objects each, at most
+ * `inFlight` alive at a time, as a proxy's requests make them.
+ */
+function requestLikeLoad(turns: number, perTurn: number, inFlight: number): string {
+  return `
+    const inFlight = [];
+    for (let turn = 0; turn < ${turns}; turn++) {
+      for (let i = 0; i < ${perTurn}; i++) {
+        inFlight.push({ i, s: 'y' + i, a: [i, turn] });
+        if (inFlight.length > ${inFlight}) inFlight.shift();
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }`;
+}
+
 /**
  * In a fresh node: apply the flags for `argv`, then allocate 40 MB of objects that stay
  * alive (as loading the xDS protos does) and print the young generation's size in KiB.
@@ -25,25 +53,11 @@ function youngGenerationKiB(argv: readonly string[], loaded = false): Promise<nu
     for (let i = 0; i < 500_000; i++) kept.push({ i, s: 'x' + i, a: [i] });
     if (${loaded}) {
       allowYoungGenerationGrowth();
-      const inFlight = [];
-      for (let turn = 0; turn < 200; turn++) {
-        for (let i = 0; i < 100_000; i++) {
-          inFlight.push({ i, s: 'y' + i, a: [i, turn] });
-          if (inFlight.length > 5_000) inFlight.shift();
-        }
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      ${requestLikeLoad(200, 100_000, 5_000)}
     }
     const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
     console.log(Math.round(young.space_size / 1024), kept.length);`;
-  return new Promise((resolve, reject) => {
-    // NODE_OPTIONS cleared: the test runner's own settings must not decide the outcome.
-    const env = { ...process.env, NODE_OPTIONS: '' };
-    execFile(process.execPath, ['--input-type=module', '-e', script], { env, timeout: TIMEOUT_MS }, (err, stdout) => {
-      if (err !== null) return reject(err);
-      resolve(Number(stdout.split(' ')[0]));
-    });
-  });
+  return runFresh(script).then((stdout) => Number(stdout.split(' ')[0]));
 }
 
 /**
@@ -65,22 +79,9 @@ function optimizedWhen(argv: readonly string[]): Promise<{ before: boolean; idle
     allowOptimizationUnderLoad();
     await new Promise((resolve) => setImmediate(resolve));
     const idle = warm();
-    const inFlight = [];
-    for (let turn = 0; turn < 50; turn++) {
-      for (let i = 0; i < 20_000; i++) {
-        inFlight.push({ i, s: 'y' + i, a: [i, turn] });
-        if (inFlight.length > 1_000) inFlight.shift();
-      }
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    ${requestLikeLoad(50, 20_000, 1_000)}
     console.log(JSON.stringify({ before, idle, loaded: warm() }));`;
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env, NODE_OPTIONS: '' };
-    execFile(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script], { env, timeout: TIMEOUT_MS }, (err, stdout) => {
-      if (err !== null) return reject(err);
-      resolve(JSON.parse(stdout) as { before: boolean; idle: boolean; loaded: boolean });
-    });
-  });
+  return runFresh(script, ['--allow-natives-syntax']).then((stdout) => JSON.parse(stdout) as { before: boolean; idle: boolean; loaded: boolean });
 }
 
 describe('V8 flags of the trellis executable', { timeout: TIMEOUT_MS }, () => {

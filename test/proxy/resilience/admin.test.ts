@@ -14,32 +14,17 @@ import { Logger } from '../../../src/core/log.js';
 import type { ClusterRuntime } from '../../../src/proxy/config/clusters.js';
 import type { RuntimeSnapshot } from '../../../src/proxy/config/runtime.js';
 import { Proxy } from '../../../src/proxy/proxy.js';
+import { servicesYaml } from '../../e2e/mesh.js';
 
 const log = new Logger({ level: 'warn' });
 const WEB = 'outbound|8080||web.default.svc.cluster.local';
 
 /** `web` with `n` endpoints (nothing listens on them: no request is sent). */
 function mesh(n: number): string {
-  const entries = Array.from({ length: n }, (_, i) => `---
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: web-${i}}
-spec: {address: 127.0.0.1, ports: {http: ${9100 + i}}, labels: {app: web}}
-`).join('');
-  return `apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec: {selector: {app: web}, ports: [{name: http, port: 8080}]}
-${entries}---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: web}
-spec:
-  host: web
-  trafficPolicy:
-    connectionPool: {http: {http2MaxRequests: 1}}
-    outlierDetection: {consecutive5xxErrors: 3, baseEjectionTime: 5m, maxEjectionPercent: 50}
-`;
+  return servicesYaml([{
+    name: 'web', portName: 'http', port: 8080, endpoints: Array.from({ length: n }, (_, i) => 9100 + i),
+    policy: '{connectionPool: {http: {http2MaxRequests: 1}}, outlierDetection: {consecutive5xxErrors: 3, baseEjectionTime: 5m, maxEjectionPercent: 50}}',
+  }]);
 }
 
 const endpoints = (s: RuntimeSnapshot): number => s.clusters.get(WEB)?.endpoints.length ?? 0;
