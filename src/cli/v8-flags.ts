@@ -31,7 +31,7 @@
  * `--semi-space-growth-factor` on the node command line, or in NODE_OPTIONS) gets theirs,
  * and one who sets `--opt`/`--turbofan` (or their `--no-` forms) gets that.
  */
-import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
+import { constants as perfConstants, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 /** Flags that, given by the user, mean the young generation is sized already (V8 takes `-` or `_`). */
@@ -88,16 +88,23 @@ export function allowOptimizationUnderLoad(): void {
   if (!optimizationHeld) return;
   optimizationHeld = false;
   let lastScavengeMs = -Infinity;
-  const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) {
+  afterCollections((entries) => {
+    for (const entry of entries) {
       if ((entry as { detail?: { kind?: number } }).detail?.kind !== perfConstants.NODE_PERFORMANCE_GC_MINOR) continue;
       if (entry.startTime - lastScavengeMs < LOAD_SCAVENGE_GAP_MS) {
         setFlagsFromString('--opt');
-        observer.disconnect();
-        return;
+        return true;
       }
       lastScavengeMs = entry.startTime;
     }
+    return false;
+  });
+}
+
+/** Calls `done` with the garbage collections V8 reports, until it returns true. */
+function afterCollections(done: (entries: readonly PerformanceEntry[]) => boolean): void {
+  const observer = new PerformanceObserver((list) => {
+    if (done(list.getEntries())) observer.disconnect();
   });
   observer.observe({ entryTypes: ['gc'] });
 }
@@ -121,11 +128,10 @@ export function allowYoungGenerationGrowth(): void {
   if (!held) return;
   held = false;
   setFlagsFromString(`--semi-space-growth-factor=${LOADED_GROWTH}`);
-  const observer = new PerformanceObserver(() => {
+  afterCollections(() => {
     // Both semi-spaces committed: the young generation is twice the semi-space size.
-    if (youngGenerationBytes() < 2 * LOADED_SEMI_SPACE_BYTES) return;
+    if (youngGenerationBytes() < 2 * LOADED_SEMI_SPACE_BYTES) return false;
     setFlagsFromString('--semi-space-growth-factor=1');
-    observer.disconnect();
+    return true;
   });
-  observer.observe({ entryTypes: ['gc'] });
 }
