@@ -36,12 +36,7 @@ export const analyzeCommand: Command = {
       output: { type: 'string', short: 'o', default: 'text' },
       namespace: { type: 'string', short: 'n', default: 'default' },
       'failure-threshold': { type: 'string', default: 'error' },
-      help: { type: 'boolean', short: 'h', default: false },
     }, USAGE);
-    if (values.help === true) {
-      io.stdout.write(USAGE);
-      return 0;
-    }
     const output = values.output;
     if (output !== 'text' && output !== 'json') throw new TrellisError('TRELLIS_CLI_USAGE', `--output must be text or json (got "${output}")`);
     const threshold = values['failure-threshold'] as string;

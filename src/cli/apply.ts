@@ -38,11 +38,7 @@ export const applyCommand: Command = {
   summary: 'Apply configuration files to the running mesh',
   usage: USAGE,
   async run(args, io) {
-    const { values, positionals } = parseFlags(args, { ...FILE_FLAGS, help: { type: 'boolean', short: 'h', default: false } }, USAGE);
-    if (values.help === true) {
-      io.stdout.write(USAGE);
-      return 0;
-    }
+    const { values, positionals } = parseFlags(args, FILE_FLAGS, USAGE);
     const { paths, namespace, client } = fileArguments(values, positionals, 'name the files to apply with -f', USAGE);
     const files = readFiles(paths, io.cwd);
 

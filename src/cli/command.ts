@@ -16,13 +16,30 @@ export interface Command {
 }
 
 /** `node:util` parseArgs, with its errors turned into TRELLIS_CLI_USAGE. */
+/** Every command's `-h`/`--help`. */
+const HELP_FLAG = { help: { type: 'boolean', short: 'h', default: false } } as const;
+
+/** Thrown by parseFlags for `-h`/`--help`: main prints the command's usage and exits 0. */
+export class HelpRequested extends Error {
+  constructor() {
+    super('help requested');
+  }
+}
+
+/**
+ * The command's flags (and `-h`/`--help`, which every command takes: HelpRequested), or
+ * TRELLIS_CLI_USAGE with the usage for anything else.
+ */
 export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: readonly string[], options: T, usage: string) {
+  let parsed;
   try {
-    return parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: [...args], options: { ...options, ...HELP_FLAG }, allowPositionals: true, strict: true });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     throw new TrellisError('TRELLIS_CLI_USAGE', `${message}\n\n${usage}`);
   }
+  if ((parsed.values as { help?: boolean }).help === true) throw new HelpRequested();
+  return parsed;
 }
 
 /** A port flag: 0..65535 (0 picks a free port); `fallback` when absent. */

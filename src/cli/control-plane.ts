@@ -38,12 +38,7 @@ export const controlPlaneCommand: Command = {
       'trust-domain': { type: 'string', default: DEFAULT_TRUST_DOMAIN },
       'registration-ttl': { type: 'string', default: '10s' },
       ...LOG_FLAGS,
-      help: { type: 'boolean', short: 'h', default: false },
     }, USAGE);
-    if (values.help === true) {
-      io.stdout.write(USAGE);
-      return 0;
-    }
     const dir = values.config;
     if (dir === undefined) throw new TrellisError('TRELLIS_CLI_USAGE', `--config is required\n\n${USAGE}`);
     try {

@@ -39,12 +39,7 @@ export const deleteCommand: Command = {
     const { values, positionals } = parseFlags(args, {
       ...FILE_FLAGS,
       'ignore-not-found': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     }, USAGE);
-    if (values.help === true) {
-      io.stdout.write(USAGE);
-      return 0;
-    }
     const { paths, namespace, client } = fileArguments(values, positionals, 'name the files with -f', USAGE);
     const { refs, findings } = refsIn(paths, namespace);
     if (findings.length > 0) {

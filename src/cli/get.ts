@@ -39,12 +39,7 @@ export const getCommand: Command = {
       'all-namespaces': { type: 'boolean', short: 'A', default: false },
       output: { type: 'string', short: 'o', default: 'table' },
       ...CONTROL_PLANE_FLAG,
-      help: { type: 'boolean', short: 'h', default: false },
     }, USAGE);
-    if (values.help === true) {
-      io.stdout.write(USAGE);
-      return 0;
-    }
     const output = values.output as string;
     if (!(OUTPUTS as readonly string[]).includes(output)) throw new TrellisError('TRELLIS_CLI_USAGE', `--output must be table, yaml or json (got "${output}")`);
     const [word, name, ...extra] = positionals;

@@ -8,7 +8,7 @@
  */
 import type { Code } from '../core/codes.js';
 import { isTrellisError } from '../core/errors.js';
-import type { Command, CommandIO } from './command.js';
+import { type Command, type CommandIO, HelpRequested } from './command.js';
 import { VERSION } from './version.js';
 
 const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
@@ -55,6 +55,10 @@ export async function main(argv: readonly string[], io: CommandIO): Promise<numb
   try {
     return await command.run(rest, io);
   } catch (err) {
+    if (err instanceof HelpRequested) {
+      io.stdout.write(command.usage);
+      return 0;
+    }
     if (isTrellisError(err)) {
       io.stderr.write(`trellis ${name}: ${err.message} [${err.code}]\n`);
       return exitStatusOf(err.code);

@@ -57,12 +57,7 @@ export const proxyCommand: Command = {
       'admin-port': { type: 'string' },
       'stats-port': { type: 'string' },
       ...LOG_FLAGS,
-      help: { type: 'boolean', short: 'h', default: false },
     }, USAGE);
-    if (values.help === true) {
-      io.stdout.write(USAGE);
-      return 0;
-    }
     if (values.xds === undefined) throw new TrellisError('TRELLIS_CLI_USAGE', `--xds is required\n\n${USAGE}`);
     if (values.id === undefined) throw new TrellisError('TRELLIS_CLI_USAGE', `--id is required\n\n${USAGE}`);
     const type = values.type as string;

@@ -150,12 +150,7 @@ export const runCommand: Command = {
       xds: { type: 'string' },
       address: { type: 'string' },
       ...LOG_FLAGS,
-      help: { type: 'boolean', short: 'h', default: false },
     }, USAGE);
-    if (values.help === true) {
-      io.stdout.write(USAGE);
-      return 0;
-    }
     const name = values.name;
     if (name === undefined) throw new TrellisError('TRELLIS_CLI_USAGE', `--name is required\n\n${USAGE}`);
     if (values.port === undefined) throw new TrellisError('TRELLIS_CLI_USAGE', `--port is required (the port the application listens on)\n\n${USAGE}`);

@@ -170,12 +170,7 @@ export const upCommand: Command = {
       'xds-port': { type: 'string' },
       'admin-port': { type: 'string' },
       ...LOG_FLAGS,
-      help: { type: 'boolean', short: 'h', default: false },
     }, USAGE);
-    if (values.help === true) {
-      io.stdout.write(USAGE);
-      return 0;
-    }
     if (positionals.length > 1) throw new TrellisError('TRELLIS_CLI_USAGE', `one directory at most (got ${positionals.length})\n\n${USAGE}`);
     const { dir, configDir } = meshDirectory(positionals[0], io);
     const workloadsFile = join(dir, WORKLOADS_FILE);
