@@ -4,12 +4,12 @@ import { loadSync } from '@grpc/proto-loader';
 import { join } from 'node:path';
 import { ROOT } from '../helpers.js';
 
-interface EchoReply {
+export interface EchoReply {
   backend: string;
   message: string;
 }
 
-type EchoClient = grpc.Client & {
+export type EchoClient = grpc.Client & {
   Call(req: { message: string }, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply?: EchoReply) => void): grpc.ClientUnaryCall;
 };
 
@@ -17,7 +17,8 @@ const definition = loadSync(join(ROOT, 'test/fixtures/echo.proto'));
 const pkg = grpc.loadPackageDefinition(definition) as unknown as {
   trellis: { test: { Echo: grpc.ServiceClientConstructor & { service: grpc.ServiceDefinition } } };
 };
-const Echo = pkg.trellis.test.Echo;
+/** The Echo service (test/fixtures/echo.proto): its definition and client constructor. */
+export const Echo = pkg.trellis.test.Echo;
 
 export interface Backend {
   readonly name: string;

@@ -6,10 +6,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { constants, createServer, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { ROOT } from '../helpers.js';
+import { Echo, type EchoClient, type EchoReply } from './echo.js';
 
 /**
  * `goaway`: after `GOAWAY_AFTER` streams on a connection, GOAWAY (NO_ERROR) naming the
@@ -117,19 +115,7 @@ export async function startFaultyH2(name: string, behaviour: H2Behaviour, maxCon
 
 export type GrpcBehaviour = 'ok' | 'unavailable' | 'stall';
 
-export interface EchoReply {
-  backend: string;
-  message: string;
-}
-
-export type EchoClient = grpc.Client & {
-  Call(req: { message: string }, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, reply?: EchoReply) => void): grpc.ClientUnaryCall;
-};
-
-const pkg = grpc.loadPackageDefinition(loadSync(join(ROOT, 'test/fixtures/echo.proto'))) as unknown as {
-  trellis: { test: { Echo: grpc.ServiceClientConstructor & { service: grpc.ServiceDefinition } } };
-};
-const Echo = pkg.trellis.test.Echo;
+export type { EchoClient, EchoReply };
 
 export interface GrpcBackend {
   readonly name: string;
