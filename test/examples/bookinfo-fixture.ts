@@ -45,20 +45,33 @@ export interface Stub extends Serving {
   received(n: number): Promise<void>;
 }
 
+/** The requests a stub has seen, and waiters for a count of them. */
+class RequestLog {
+  readonly requests: Recorded[] = [];
+  readonly #waiters: Array<{ n: number; resolve: () => void }> = [];
+
+  add(r: Recorded): void {
+    this.requests.push(r);
+    for (const w of this.#waiters.filter((x) => this.requests.length >= x.n)) w.resolve();
+  }
+
+  received(n: number): Promise<void> {
+    return this.requests.length >= n ? Promise.resolve() : new Promise((resolve) => this.#waiters.push({ n, resolve }));
+  }
+}
+
 /** What a stub does with a request: answer it, or (returning 'stall') never answer. */
 export type StubReply = { readonly status: number; readonly json?: unknown } | 'stall';
 
 /** A server that records every request (after reading its body) and answers as `reply` says. */
 export async function startStub(reply: (r: Recorded) => StubReply): Promise<Stub> {
-  const requests: Recorded[] = [];
-  const waiters: Array<{ n: number; resolve: () => void }> = [];
+  const log = new RequestLog();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const r = { method: req.method ?? '', target: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() };
-      requests.push(r);
-      for (const w of waiters.filter((x) => requests.length >= x.n)) w.resolve();
+      log.add(r);
       const answer = reply(r);
       if (answer === 'stall') return;
       const body = answer.json === undefined ? '' : JSON.stringify(answer.json);
@@ -69,8 +82,8 @@ export async function startStub(reply: (r: Recorded) => StubReply): Promise<Stub
   const serving = await serve(server);
   return {
     ...serving,
-    requests,
-    received: (n) => (requests.length >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
+    requests: log.requests,
+    received: (n) => log.received(n),
   };
 }
 
@@ -112,11 +125,9 @@ export function stars(html: string): { readonly filled: number; readonly colors:
  * Unknown hosts get 404 with a body naming the host.
  */
 export async function startMeshProxy(routes: ReadonlyMap<string, number>): Promise<Stub> {
-  const requests: Recorded[] = [];
-  const waiters: Array<{ n: number; resolve: () => void }> = [];
+  const log = new RequestLog();
   const server = createServer((req, res) => {
-    requests.push({ method: req.method ?? '', target: req.url ?? '', headers: req.headers, body: '' });
-    for (const w of waiters.filter((x) => requests.length >= x.n)) w.resolve();
+    log.add({ method: req.method ?? '', target: req.url ?? '', headers: req.headers, body: '' });
     const name = String(req.headers.host ?? '').replace(/:\d+$/, '');
     const port = routes.get(name);
     if (port === undefined || !(req.url ?? '').startsWith('http://')) {
@@ -137,8 +148,8 @@ export async function startMeshProxy(routes: ReadonlyMap<string, number>): Promi
   const serving = await serve(server);
   return {
     ...serving,
-    requests,
-    received: (n) => (requests.length >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
+    requests: log.requests,
+    received: (n) => log.received(n),
   };
 }
 
