@@ -3,6 +3,7 @@
  * whole, like `istioctl analyze`. Exit status 0 when no finding reaches the failure
  * threshold (error by default), 1 when one does, 2 for a usage error.
  */
+import { readFileSync } from 'node:fs';
 import { analyze } from '../api/analyze/index.js';
 import { loadPaths } from '../api/files.js';
 import { type Finding, formatResourceRef } from '../api/finding.js';
@@ -45,7 +46,7 @@ export const analyzeCommand: Command = {
     }
     if (positionals.length === 0) throw new TrellisError('TRELLIS_CLI_USAGE', `no files or directories given\n\n${USAGE}`);
     const loaded = loadPaths(positionals, { defaultNamespace: values.namespace as string });
-    const findings = analyze(loaded);
+    const findings = analyze(loaded, { readFile: (path) => readFileSync(path, 'utf8') });
     const counts = { error: 0, warning: 0, info: 0 };
     for (const f of findings) counts[f.severity]++;
     const files = new Set([...loaded.resources.map((r) => r.source.file), ...findings.map((f) => f.file)]).size;

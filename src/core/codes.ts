@@ -79,6 +79,7 @@ export const CODES = {
   TRELLIS_ANALYZE_GATEWAY_SELECTS_NOTHING: code('info', 'A Gateway selector matches no declared workload.'),
   TRELLIS_ANALYZE_SUBSET_SELECTS_NOTHING: code('warning', 'A DestinationRule subset selects no declared workload of its host.'),
   TRELLIS_ANALYZE_CONFLICTING_PEER_AUTHENTICATION: code('error', 'PeerAuthentication policies at the same level give one workload different mTLS modes.'),
+  TRELLIS_ANALYZE_CERTIFICATE_UNREADABLE: code('warning', 'A certificate, private key or CA file named by a Gateway or DestinationRule does not exist, cannot be read, or holds no PEM data the proxy can load.'),
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof CODES;

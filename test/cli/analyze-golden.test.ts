@@ -66,6 +66,7 @@ const INTENDED: Readonly<Record<string, Code>> = {
   'subset-selects-nothing': 'TRELLIS_ANALYZE_SUBSET_SELECTS_NOTHING',
   'conflicting-peer-authentication': 'TRELLIS_ANALYZE_CONFLICTING_PEER_AUTHENTICATION',
   'duplicate-resource': 'TRELLIS_ANALYZE_DUPLICATE_RESOURCE',
+  'certificate-unreadable': 'TRELLIS_ANALYZE_CERTIFICATE_UNREADABLE',
 };
 
 interface Case {

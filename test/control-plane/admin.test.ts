@@ -68,11 +68,15 @@ spec:
     const bad = files.find((f) => f.file === 'bad.yaml');
     assert.equal(bad?.valid, false);
     assert.deepEqual(bad?.findings.map((f) => [f.code, f.line, f.path]), [['TRELLIS_CONFIG_INVALID_VALUE', 6, 'spec.trafficPolicy.loadBalancer.simple']]);
-    const resources = body.resources as { kind: string; name: string; notTranslatedYet: { field: string; path: string }[] }[];
+    const resources = body.resources as { kind: string; name: string; notTranslatedYet: { field: string; path: string; reason: string }[] }[];
     const vs = resources.find((r) => r.kind === 'VirtualService');
     assert.deepEqual(vs?.notTranslatedYet, []);
     const dr = resources.find((r) => r.kind === 'DestinationRule' && r.name === 'reviews-warmup');
-    assert.deepEqual(dr?.notTranslatedYet, [{ field: 'DestinationRule.spec.trafficPolicy.loadBalancer.warmup', path: 'spec.trafficPolicy.loadBalancer.warmup' }]);
+    assert.deepEqual(dr?.notTranslatedYet, [{
+      field: 'DestinationRule.spec.trafficPolicy.loadBalancer.warmup',
+      path: 'spec.trafficPolicy.loadBalancer.warmup',
+      reason: 'later: resilience (slow start, HTTP/2 keepalive, zone-aware routing, outlier HTTP error codes, retry budget interval)',
+    }]);
   });
 
   it('lists services with their endpoints, including run-time registrations', async () => {

@@ -1,10 +1,13 @@
 /**
  * `analyze`: validation findings of every resource, then checks of the set as a whole
- * (like `istioctl analyze`). Pure: resources in, findings out, in a stable order.
+ * (like `istioctl analyze`). Pure: resources in, findings out, in a stable order; the
+ * certificate files Gateways and DestinationRules name are checked only when a
+ * `readFile` is given.
  */
 import { DEFAULT_TRUST_DOMAIN } from '../../core/spiffe.js';
 import { compareFindings, type Finding } from '../finding.js';
 import type { LoadResult } from '../load.js';
+import { checkCertificateFiles, type ReadFile } from './certificate-files.js';
 import { buildModel, duplicateFindings, type Model } from './model.js';
 import { checkPeerAuthentication } from './peer-authentication.js';
 import { checkConflictingVirtualServices, checkGateways, checkHosts, checkSubsets } from './routes.js';
@@ -12,6 +15,8 @@ import { checkGatewaySelectors, checkSubsetSelectors } from './selectors.js';
 
 export interface AnalyzeOptions {
   readonly domain?: string;
+  /** Reads the certificate, key and CA files the configuration names, to check them. */
+  readonly readFile?: ReadFile;
 }
 
 type Analyzer = (model: Model, domain: string) => Finding[];
@@ -31,6 +36,7 @@ export function analyze(input: LoadResult, options: AnalyzeOptions = {}): Findin
   const model = buildModel(input.resources, input.workloads);
   const findings = [...input.findings, ...duplicateFindings(input.resources)];
   for (const run of ANALYZERS) findings.push(...run(model, domain));
+  if (options.readFile !== undefined) findings.push(...checkCertificateFiles(model, options.readFile));
   return dedupe(findings).sort(compareFindings);
 }
 

@@ -11,6 +11,7 @@ import { resolveHost } from '../hosts.js';
 import type { Path } from '../schema/path.js';
 import { type ParseContext, type Schema, array, exclusive, object, record, required } from '../schema/schema.js';
 import { boolean, duration, integer, number, oneOf, port, string, uint32 } from '../schema/scalars.js';
+import { certificateFile } from './certificate-file.js';
 import { hostName, portSelector } from './destination.js';
 
 const positiveInt32 = integer({ min: 0, max: 2147483647 });
@@ -186,27 +187,65 @@ const outlierDetection = object(
 
 // ---- TLS ----
 
+type ClientTlsFields = {
+  mode?: string;
+  clientCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  credentialName?: string;
+  subjectAltNames?: readonly string[];
+  sni?: string;
+  insecureSkipVerify?: boolean;
+  caCrl?: string;
+};
+
+/**
+ * Istio's `validateTLS`: ISTIO_MUTUAL takes no certificates; insecureSkipVerify leaves
+ * nothing to verify against; credentialName replaces the file fields; MUTUAL needs the
+ * client's certificate and key.
+ */
+function checkClientTls(v: ClientTlsFields, path: Path, ctx: ParseContext): boolean {
+  let ok = true;
+  const report = (code: 'TRELLIS_CONFIG_CONFLICT' | 'TRELLIS_CONFIG_REQUIRED', field: string, message: string): void => {
+    ctx.report(code, [...path, field], message);
+    ok = false;
+  };
+  const set = (fields: readonly (keyof ClientTlsFields)[]) => fields.filter((k) => v[k] !== undefined);
+  if (v.mode === 'ISTIO_MUTUAL') {
+    const extra = set(['clientCertificate', 'privateKey', 'caCertificates', 'credentialName', 'subjectAltNames', 'sni', 'caCrl'])[0];
+    if (extra !== undefined) report('TRELLIS_CONFIG_CONFLICT', extra, `${extra} cannot be set with mode ISTIO_MUTUAL (the mesh supplies certificates)`);
+    return ok;
+  }
+  if (v.mode !== 'SIMPLE' && v.mode !== 'MUTUAL') return true;
+  if (v.insecureSkipVerify === true) {
+    const extra = set(v.mode === 'SIMPLE' ? ['caCertificates', 'credentialName', 'subjectAltNames'] : ['caCertificates', 'subjectAltNames'])[0];
+    if (extra !== undefined) report('TRELLIS_CONFIG_CONFLICT', extra, `${extra} cannot be set with insecureSkipVerify: true (nothing is verified)`);
+  }
+  if (v.credentialName !== undefined) {
+    const extra = set(['clientCertificate', 'privateKey', 'caCertificates', 'caCrl'])[0];
+    if (extra !== undefined) report('TRELLIS_CONFIG_CONFLICT', extra, `${extra} cannot be set with credentialName (the certificates come from the secret)`);
+    return ok;
+  }
+  if (v.mode === 'MUTUAL') {
+    if (v.clientCertificate === undefined) report('TRELLIS_CONFIG_REQUIRED', 'clientCertificate', 'mode MUTUAL needs the client certificate (clientCertificate and privateKey, or credentialName)');
+    if (v.privateKey === undefined) report('TRELLIS_CONFIG_REQUIRED', 'privateKey', "mode MUTUAL needs the client certificate's private key (privateKey)");
+  }
+  return ok;
+}
+
 const clientTls = object(
   {
     mode: oneOf(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL']),
-    clientCertificate: string(),
-    privateKey: string(),
-    caCertificates: string(),
+    clientCertificate: certificateFile,
+    privateKey: certificateFile,
+    caCertificates: certificateFile,
     credentialName: string(),
     subjectAltNames: stringList,
     sni: string(),
     insecureSkipVerify: boolean,
-    caCrl: string(),
+    caCrl: certificateFile,
   },
-  {
-    check: (v, path, ctx) => {
-      if (v.mode !== 'ISTIO_MUTUAL') return true;
-      const extra = (['clientCertificate', 'privateKey', 'caCertificates', 'credentialName', 'subjectAltNames', 'sni', 'caCrl'] as const).find((k) => v[k] !== undefined);
-      if (extra === undefined) return true;
-      ctx.report('TRELLIS_CONFIG_CONFLICT', [...path, extra], `${extra} cannot be set with mode ISTIO_MUTUAL (the mesh supplies certificates)`);
-      return false;
-    },
-  },
+  { check: checkClientTls },
 );
 
 // ---- traffic policy ----

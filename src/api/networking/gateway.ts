@@ -5,8 +5,10 @@
  * and are upper-cased here.
  */
 import { exportTo, isDns1123Label, isIP, labels, stringList, wildcardDomainProblem } from '../common.js';
-import { type Schema, array, object, required } from '../schema/schema.js';
+import type { Path } from '../schema/path.js';
+import { type ParseContext, type Schema, array, object, required } from '../schema/schema.js';
 import { boolean, integer, oneOf, port, string } from '../schema/scalars.js';
+import { certificateFile } from './certificate-file.js';
 
 export const SERVER_PROTOCOLS = ['HTTP', 'HTTPS', 'GRPC', 'GRPC-WEB', 'HTTP2', 'MONGO', 'REDIS', 'MYSQL', 'TCP', 'TLS'] as const;
 export type ServerProtocol = (typeof SERVER_PROTOCOLS)[number];
@@ -50,26 +52,79 @@ const serverHost = string({
   },
 });
 
-const tlsVersion = oneOf(['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3']);
+const TLS_VERSIONS = ['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'] as const;
+const tlsVersion = oneOf(TLS_VERSIONS);
 
-const serverTls = object({
-  httpsRedirect: boolean,
-  mode: oneOf(['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL']),
-  serverCertificate: string(),
-  privateKey: string(),
-  caCertificates: string(),
-  caCrl: string(),
-  credentialName: string(),
-  credentialNames: stringList,
-  tlsCertificates: array(object({ serverCertificate: string(), privateKey: string(), caCertificates: string() })),
-  caCertCredentialName: string(),
-  subjectAltNames: stringList,
-  verifyCertificateSpki: stringList,
-  verifyCertificateHash: stringList,
-  minProtocolVersion: tlsVersion,
-  maxProtocolVersion: tlsVersion,
-  cipherSuites: stringList,
-});
+type ServerTlsFields = {
+  mode?: string;
+  serverCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  credentialName?: string;
+  credentialNames?: readonly string[];
+  tlsCertificates?: readonly { serverCertificate?: string; privateKey?: string; caCertificates?: string }[];
+  caCertCredentialName?: string;
+  minProtocolVersion?: (typeof TLS_VERSIONS)[number];
+  maxProtocolVersion?: (typeof TLS_VERSIONS)[number];
+};
+
+/**
+ * Istio's `validateTLSOptions`: a terminating server (SIMPLE, MUTUAL, OPTIONAL_MUTUAL)
+ * needs its certificate and key — as files, `tlsCertificates`, or a credentialName, which
+ * replaces the file fields — and a mutual one a CA to verify clients against; the maximum
+ * protocol version is not below the minimum.
+ */
+function checkServerTls(v: ServerTlsFields, path: Path, ctx: ParseContext): boolean {
+  let ok = true;
+  const need = (at: Path, message: string): void => {
+    ctx.report('TRELLIS_CONFIG_REQUIRED', [...path, ...at], message);
+    ok = false;
+  };
+  const min = v.minProtocolVersion ?? 'TLS_AUTO';
+  const max = v.maxProtocolVersion ?? 'TLS_AUTO';
+  if (min !== 'TLS_AUTO' && max !== 'TLS_AUTO' && max < min) {
+    ctx.report('TRELLIS_CONFIG_INVALID_VALUE', [...path, 'maxProtocolVersion'], `maxProtocolVersion ${max} is below minProtocolVersion ${min}`);
+    ok = false;
+  }
+  const mode = v.mode;
+  if (mode !== 'SIMPLE' && mode !== 'MUTUAL' && mode !== 'OPTIONAL_MUTUAL') return ok;
+  if (v.credentialName !== undefined || (v.credentialNames ?? []).length > 0) return ok;
+  const certs = v.tlsCertificates ?? [];
+  if (certs.length > 0) {
+    certs.forEach((c, i) => {
+      if (c.serverCertificate === undefined) need(['tlsCertificates', i, 'serverCertificate'], `mode ${mode} needs a server certificate`);
+      if (c.privateKey === undefined) need(['tlsCertificates', i, 'privateKey'], `mode ${mode} needs the certificate's private key`);
+    });
+  } else {
+    if (v.serverCertificate === undefined) need(['serverCertificate'], `mode ${mode} needs a server certificate (serverCertificate and privateKey, tlsCertificates, or credentialName)`);
+    if (v.privateKey === undefined) need(['privateKey'], `mode ${mode} needs the server certificate's private key (privateKey)`);
+  }
+  const ca = v.caCertificates ?? v.caCertCredentialName ?? certs.find((c) => c.caCertificates !== undefined)?.caCertificates;
+  if (mode !== 'SIMPLE' && ca === undefined) need(['caCertificates'], `mode ${mode} needs a CA bundle to verify client certificates (caCertificates)`);
+  return ok;
+}
+
+const serverTls = object(
+  {
+    httpsRedirect: boolean,
+    mode: oneOf(['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL']),
+    serverCertificate: certificateFile,
+    privateKey: certificateFile,
+    caCertificates: certificateFile,
+    caCrl: certificateFile,
+    credentialName: string(),
+    credentialNames: stringList,
+    tlsCertificates: array(object({ serverCertificate: certificateFile, privateKey: certificateFile, caCertificates: certificateFile })),
+    caCertCredentialName: string(),
+    subjectAltNames: stringList,
+    verifyCertificateSpki: stringList,
+    verifyCertificateHash: stringList,
+    minProtocolVersion: tlsVersion,
+    maxProtocolVersion: tlsVersion,
+    cipherSuites: stringList,
+  },
+  { check: checkServerTls },
+);
 
 const server = object(
   {
@@ -111,3 +166,4 @@ export const gatewaySpec = object(
 
 export type GatewaySpec = NonNullable<ReturnType<typeof gatewaySpec.parse>>;
 export type GatewayServer = GatewaySpec['servers'][number];
+export type ServerTlsSettings = NonNullable<GatewayServer['tls']>;

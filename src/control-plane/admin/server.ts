@@ -118,7 +118,7 @@ export class AdminServer {
       name: r.metadata.name,
       file: r.source.file,
       line: r.source.line,
-      notTranslatedYet: untranslatedUses(r.kind, r.spec).map((u) => ({ field: u.field, path: formatPath(u.path) })),
+      notTranslatedYet: untranslatedUses(r.kind, r.spec).map((u) => ({ field: u.field, path: formatPath(u.path), reason: u.reason })),
     }));
     return { status: 200, body: { version: snap.version, files: snap.files, resources, findings: snap.findings } };
   }

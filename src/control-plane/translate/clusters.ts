@@ -4,7 +4,8 @@
  * sidecar's own ports, and the passthrough and black-hole clusters. Endpoints are grouped
  * by locality; every locality carries a weight (gRPC drops localities without one), and
  * a priority relative to the proxy's locality when locality failover applies
- * (locality-lb.ts). The traffic policy's resilience settings are cluster-policy.ts's.
+ * (locality-lb.ts). The traffic policy's resilience settings are cluster-policy.ts's, its
+ * TLS origination (`transport_socket`) tls-context.ts's.
  */
 import { selects, type Labels } from '../../api/common.js';
 import { workloadMetadata } from '../../core/canonical.js';
@@ -15,11 +16,12 @@ import type { Any } from '../../xds/generated/google/protobuf/Any.js';
 import type { Endpoint, Service, ServicePort } from '../../registry/model.js';
 import { formatLocality } from '../../registry/model.js';
 import { clusterPolicy, type CommonHttpSettings, commonHttpSettings, DEFAULT_CONNECT_TIMEOUT_MS, defaultCircuitBreakers } from './cluster-policy.js';
-import { ADS, BLACKHOLE_CLUSTER, duration, inboundClusterName, outboundClusterName, PASSTHROUGH_CLUSTER, socketAddress } from './envoy.js';
+import { ADS, BLACKHOLE_CLUSTER, duration, inboundClusterName, isHttpProtocol, outboundClusterName, PASSTHROUGH_CLUSTER, socketAddress } from './envoy.js';
 import { type LocalityGroup, type LocalityLbPlan, localityLbPlan, placeGroups } from './locality-lb.js';
 import { destinationRuleFor, type Mesh } from './mesh.js';
 import type { ProxyNode } from './node.js';
 import { durationField, messageField, opaqueAny, uint32ValueField } from './proto-wire.js';
+import { originatesTls, TLS_APPLICATION, type TlsApplication, upstreamTransportSocket } from './tls-context.js';
 import { effectivePolicy, type PortPolicy } from './traffic-policy.js';
 
 export interface ClusterPlan {
@@ -120,9 +122,10 @@ export function upstreamHttp(port: ServicePort, policy: PortPolicy | undefined):
  * without settings gets none, as in Istio.
  *
  * Packed as an opaque Any (proto-wire.ts): `http_protocol_options.proto` is not among the
- * protos Trellis loads.
+ * protos Trellis loads. `explicitHttp1` writes the HTTP/1.1 choice even without settings
+ * (for a cluster whose port protocol alone would not say it is HTTP).
  */
-export function httpProtocolOptions(mode: UpstreamHttp, maxConcurrentStreams: number | undefined, settings: CommonHttpSettings = {}): Record<string, Any> | undefined {
+export function httpProtocolOptions(mode: UpstreamHttp, maxConcurrentStreams: number | undefined, settings: CommonHttpSettings = {}, explicitHttp1 = false): Record<string, Any> | undefined {
   // envoy.config.core.v3.HttpProtocolOptions: idle_timeout = 1, max_connection_duration = 3,
   // max_requests_per_connection = 6 (UInt32Value)
   const common = [
@@ -130,7 +133,7 @@ export function httpProtocolOptions(mode: UpstreamHttp, maxConcurrentStreams: nu
     ...(settings.maxConnectionDurationMs === undefined ? [] : durationField(3, settings.maxConnectionDurationMs)),
     ...(settings.maxRequestsPerConnection ? uint32ValueField(6, settings.maxRequestsPerConnection) : []),
   ];
-  if (mode === UPSTREAM_HTTP.http1 && common.length === 0) return undefined;
+  if (mode === UPSTREAM_HTTP.http1 && common.length === 0 && !explicitHttp1) return undefined;
   // Http2ProtocolOptions: max_concurrent_streams = 2 (UInt32Value); Istio sets it only when positive.
   const h2 = maxConcurrentStreams ? uint32ValueField(2, maxConcurrentStreams) : [];
   // HttpProtocolOptions: common_http_protocol_options = 1; explicit_http_config = 3
@@ -142,6 +145,19 @@ export function httpProtocolOptions(mode: UpstreamHttp, maxConcurrentStreams: nu
     : messageField(3, messageField(1, []));
   const bytes = [...(common.length > 0 ? messageField(1, common) : []), ...protocol];
   return { [HTTP_PROTOCOL_OPTIONS]: opaqueAny(HTTP_PROTOCOL_OPTIONS, bytes) };
+}
+
+/**
+ * What an originated TLS connection carries, for its ALPN (the TLS contract): HTTP/2 for
+ * clusters that speak it, HTTP/1.1 for HTTP/1.1 ones — an `https` port whose TLS the proxy
+ * originates carries HTTP/1.1 (Istio's egress TLS origination: the application sends
+ * plain HTTP, the proxy adds TLS) — and nothing for TCP ports. A cluster that follows the
+ * client's protocol offers none: one fixed ALPN list would be wrong for half its requests.
+ */
+function tlsApplication(port: ServicePort, mode: UpstreamHttp): TlsApplication {
+  if (!isHttpProtocol(port.protocol) && port.protocol !== 'https' && port.protocol !== 'auto') return TLS_APPLICATION.none;
+  if (mode === UPSTREAM_HTTP.http2) return TLS_APPLICATION.http2;
+  return mode === UPSTREAM_HTTP.http1 ? TLS_APPLICATION.http1 : TLS_APPLICATION.none;
 }
 
 function subsetEndpoints(all: readonly Endpoint[], labels: Labels | undefined): readonly Endpoint[] {
@@ -163,8 +179,14 @@ export function serviceClusters(mesh: Mesh, node: ProxyNode, service: Service, p
     // Proxyless gRPC always speaks HTTP/2 and ignores these options (grpc-js-xds never reads
     // them; Istio's proxyless generator leaves them out too).
     const pool = policy?.connectionPool;
-    const protocolOptions = grpc ? undefined : httpProtocolOptions(upstreamHttp(port, policy), pool?.http?.maxConcurrentStreams, commonHttpSettings(pool));
+    const mode = upstreamHttp(port, policy);
+    const httpsOrigination = port.protocol === 'https' && originatesTls(policy?.tls);
+    const protocolOptions = grpc ? undefined : httpProtocolOptions(mode, pool?.http?.maxConcurrentStreams, commonHttpSettings(pool), httpsOrigination);
     if (protocolOptions !== undefined) base.typed_extension_protocol_options = protocolOptions;
+    // Proxyless gRPC reads TLS only from certificate providers (xDS credentials), which
+    // come with the mesh CA; a file-based context would be ignored or refused.
+    const tls = grpc ? undefined : upstreamTransportSocket(policy?.tls, service.hostname, tlsApplication(port, mode));
+    if (tls !== undefined) base.transport_socket = tls;
     if (service.resolution === 'passthrough' || policy?.loadBalancer?.simple === 'PASSTHROUGH') {
       if (grpc) continue; // gRPC clients have no original destination to forward to
       plans.push({ cluster: { ...base, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED' } });

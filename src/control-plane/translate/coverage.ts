@@ -5,13 +5,21 @@
  */
 export const TRANSLATED = 'translated';
 export const LATER_RESILIENCE = 'later: resilience (slow start, HTTP/2 keepalive, zone-aware routing, outlier HTTP error codes, retry budget interval)';
-export const LATER_SECURITY = 'later: mutual TLS and gateway TLS';
+export const LATER_SECURITY = 'later: mesh mutual TLS (ISTIO_MUTUAL) and certificates from Kubernetes Secrets (credentialName), which need the mesh CA and SDS';
+export const LATER_TLS_CHECKS = 'later: certificate revocation lists and pinning (caCrl, verifyCertificateSpki, verifyCertificateHash)';
+export const LATER_MULTI_NETWORK = 'later: multi-network gateways (AUTO_PASSTHROUGH)';
 export const LATER_SCOPE = 'later: Sidecar scoping';
 
-export type Coverage = typeof TRANSLATED | typeof LATER_RESILIENCE | typeof LATER_SECURITY | typeof LATER_SCOPE;
+export type Coverage = typeof TRANSLATED | typeof LATER_RESILIENCE | typeof LATER_SECURITY | typeof LATER_TLS_CHECKS | typeof LATER_MULTI_NETWORK | typeof LATER_SCOPE;
+
+/** A field translated for some of its values only: the coverage of one value. */
+export type ValueCoverage = (value: unknown) => Coverage;
+
+/** TLS modes: files (SIMPLE, MUTUAL, OPTIONAL_MUTUAL) are translated, mesh certificates are not. */
+const tlsMode: ValueCoverage = (mode) => (mode === 'ISTIO_MUTUAL' ? LATER_SECURITY : mode === 'AUTO_PASSTHROUGH' ? LATER_MULTI_NETWORK : TRANSLATED);
 
 /** Field paths (in the YAML's spelling, `[]` for list items) and their coverage. */
-export const FIELD_COVERAGE: Readonly<Record<string, Coverage>> = {
+export const FIELD_COVERAGE: Readonly<Record<string, Coverage | ValueCoverage>> = {
   'VirtualService.spec.hosts': TRANSLATED,
   'VirtualService.spec.gateways': TRANSLATED,
   'VirtualService.spec.exportTo': TRANSLATED,
@@ -64,32 +72,48 @@ export const FIELD_COVERAGE: Readonly<Record<string, Coverage>> = {
   'DestinationRule.spec.trafficPolicy.outlierDetection.outlierDetectionHttpErrorCodes': LATER_RESILIENCE,
   'DestinationRule.spec.trafficPolicy.retryBudget': TRANSLATED,
   'DestinationRule.spec.trafficPolicy.retryBudget.budgetInterval': LATER_RESILIENCE,
-  'DestinationRule.spec.trafficPolicy.tls': LATER_SECURITY,
+  'DestinationRule.spec.trafficPolicy.tls': TRANSLATED,
+  'DestinationRule.spec.trafficPolicy.tls.mode': tlsMode,
+  'DestinationRule.spec.trafficPolicy.tls.credentialName': LATER_SECURITY,
+  'DestinationRule.spec.trafficPolicy.tls.caCrl': LATER_TLS_CHECKS,
   'DestinationRule.spec.workloadSelector': TRANSLATED,
   'DestinationRule.spec.exportTo': TRANSLATED,
   'Gateway.spec.selector': TRANSLATED,
   'Gateway.spec.servers[]': TRANSLATED,
-  'Gateway.spec.servers[].tls': LATER_SECURITY,
+  'Gateway.spec.servers[].tls': TRANSLATED,
+  'Gateway.spec.servers[].tls.mode': tlsMode,
+  'Gateway.spec.servers[].tls.credentialName': LATER_SECURITY,
+  'Gateway.spec.servers[].tls.credentialNames': LATER_SECURITY,
+  'Gateway.spec.servers[].tls.caCertCredentialName': LATER_SECURITY,
+  'Gateway.spec.servers[].tls.caCrl': LATER_TLS_CHECKS,
+  'Gateway.spec.servers[].tls.verifyCertificateSpki': LATER_TLS_CHECKS,
+  'Gateway.spec.servers[].tls.verifyCertificateHash': LATER_TLS_CHECKS,
   'ServiceEntry.spec': TRANSLATED,
   'WorkloadEntry.spec': TRANSLATED,
   'Sidecar.spec': LATER_SCOPE,
 };
 
-type Use = { readonly field: string; readonly path: readonly (string | number)[] };
+type Use = { readonly field: string; readonly path: readonly (string | number)[]; readonly reason: Coverage };
+
+/** A field's coverage, for this value of it; undefined for fields not listed. */
+export function coverageOf(field: string, value: unknown): Coverage | undefined {
+  const coverage = FIELD_COVERAGE[canonical(field)];
+  return typeof coverage === 'function' ? coverage(value) : coverage;
+}
 
 /** Subset and port-level policies have the fields of the rule's policy: look them up as such. */
 function canonical(field: string): string {
   return field.replace('.subsets[].trafficPolicy', '.trafficPolicy').replace('.trafficPolicy.portLevelSettings[].', '.trafficPolicy.');
 }
 
-/** The `later` fields a resource uses, with a path to each, for warnings. */
+/** The `later` fields (and values) a resource uses, with a path to each and why, for warnings. */
 export function untranslatedUses(kind: string, spec: unknown): Use[] {
   const out: Use[] = [];
   const walk = (value: unknown, field: string, path: (string | number)[]): void => {
     if (value === undefined || value === null || (Array.isArray(value) && value.length === 0)) return; // defaults, not uses
-    const coverage = FIELD_COVERAGE[canonical(field)];
+    const coverage = coverageOf(field, value);
     if (coverage !== undefined && coverage !== TRANSLATED) {
-      out.push({ field, path });
+      out.push({ field, path, reason: coverage });
       return;
     }
     if (Array.isArray(value)) {

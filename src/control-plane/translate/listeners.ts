@@ -4,16 +4,13 @@
  *   HTTP ports go to an HTTP connection manager whose routes come from RDS, named by port
  *   as Istio names them (`"9080"`); TCP and TLS services get `tcp_proxy` chains — and
  *   `virtualInbound` (15006) with a chain per port the workload serves, to `inbound|P||`.
- * - Gateway (`router`): a listener per Gateway server port (`0.0.0.0_8080`) with routes
- *   `http.8080` from the VirtualServices bound to the Gateway (merged, as Istio merges
- *   them on gateways).
+ * - Gateway (`router`): a listener per Gateway server port (`0.0.0.0_8080`);
+ *   gateway-listeners.ts.
  * - Proxyless gRPC: `api_listener` listeners named `<fqdn>:<port>` with RDS of the same
  *   name, so `xds:///reviews.default.svc.cluster.local:9080` resolves (Istio grpcgen).
  */
 import { selects } from '../../api/common.js';
-import { hostMatches, MESH_GATEWAY } from '../../api/hosts.js';
-import type { Resource } from '../../api/resource.js';
-import type { GatewayServer } from '../../api/networking/gateway.js';
+import { MESH_GATEWAY } from '../../api/hosts.js';
 import type { Service } from '../../registry/model.js';
 import { hostAliases } from '../../registry/hostnames.js';
 import type { Listener } from '../../xds/generated/envoy/config/listener/v3/Listener.js';
@@ -23,10 +20,11 @@ import type { VirtualHost } from '../../xds/generated/envoy/config/route/v3/Virt
 import type { Route } from '../../xds/generated/envoy/config/route/v3/Route.js';
 import { anyOf } from '../../xds/any.js';
 import { TYPE_URLS } from '../../xds/type-urls.js';
-import { ADS, BLACKHOLE_CLUSTER, duration, inboundClusterName, isHttpProtocol, outboundClusterName, PASSTHROUGH_CLUSTER, socketAddress } from './envoy.js';
-import { FAULT_FILTER } from './fault-injection.js';
-import { defaultRoute, destinationCluster, type RouteScope, virtualServiceRoutes } from './http-routes.js';
-import { destinationRuleFor, type Mesh, serviceByHost, virtualServiceFor, visibleFrom } from './mesh.js';
+import { BLACKHOLE_CLUSTER, duration, inboundClusterName, isHttpProtocol, outboundClusterName, PASSTHROUGH_CLUSTER, socketAddress } from './envoy.js';
+import { gatewayListeners } from './gateway-listeners.js';
+import { defaultRoute, type RouteScope, virtualServiceRoutes } from './http-routes.js';
+import { type Mesh, virtualServiceFor, visibleFrom } from './mesh.js';
+import { dedupeDomains, hcm, hcmFilter, tcpProxy, tcpProxyTimeouts, tcpTarget, withPorts } from './network-filters.js';
 import type { ProxyNode } from './node.js';
 
 export interface ListenerPlan {
@@ -34,45 +32,6 @@ export interface ListenerPlan {
   readonly routes: RouteConfiguration[];
   /** Inbound ports of a sidecar (their clusters are added by the caller). */
   readonly inboundPorts: number[];
-}
-
-const ROUTER_FILTER = { name: 'envoy.filters.http.router', typed_config: anyOf(TYPE_URLS.ROUTER, {}) };
-const CORS_FILTER = { name: 'envoy.filters.http.cors', typed_config: anyOf(TYPE_URLS.CORS, {}) };
-
-/** HTTP filters as Istio orders them: fault, CORS, router last (gRPC has no CORS filter). */
-function hcm(statPrefix: string, routeSpec: { rds: string } | { inline: RouteConfiguration }, grpc: boolean) {
-  const common = { stat_prefix: statPrefix, http_filters: grpc ? [FAULT_FILTER, ROUTER_FILTER] : [FAULT_FILTER, CORS_FILTER, ROUTER_FILTER] };
-  const spec = 'rds' in routeSpec ? { rds: { config_source: ADS, route_config_name: routeSpec.rds } } : { route_config: routeSpec.inline };
-  return anyOf(TYPE_URLS.HTTP_CONNECTION_MANAGER, { ...common, ...spec });
-}
-
-function hcmFilter(statPrefix: string, routeSpec: { rds: string } | { inline: RouteConfiguration }) {
-  return { name: 'envoy.filters.network.http_connection_manager', typed_config: hcm(statPrefix, routeSpec, false) };
-}
-
-/** A TCP/TLS route's destinations as a tcp_proxy target: one cluster, or weighted clusters. */
-function tcpTarget(scope: RouteScope, route: readonly { destination: { host: string; subset?: string; port?: number }; weight: number }[]): string | { name: string; weight: number }[] {
-  const clusters = route.map((d) => ({ name: destinationCluster(scope, d.destination), weight: d.weight }));
-  return clusters.length === 1 ? (clusters[0] as { name: string }).name : clusters;
-}
-
-function tcpProxy(statPrefix: string, cluster: string | { name: string; weight: number }[], timeouts: object = {}) {
-  const spec = typeof cluster === 'string' ? { cluster } : { weighted_clusters: { clusters: cluster } };
-  return { name: 'envoy.filters.network.tcp_proxy', typed_config: anyOf(TYPE_URLS.TCP_PROXY, { stat_prefix: statPrefix, ...spec, ...timeouts }) };
-}
-
-/**
- * The destination's DestinationRule `connectionPool.tcp` idle timeout and connection
- * lifetime on an outbound tcp_proxy (Istio: the rule's top-level policy; subsets and
- * port-level settings are not looked at). Envoy's idle default is 1 h.
- */
-function tcpProxyTimeouts(mesh: Mesh, node: ProxyNode, host: string): object {
-  const service = serviceByHost(mesh, host);
-  const tcp = destinationRuleFor(mesh, host, service?.namespace ?? node.namespace, node.namespace, node.labels)?.spec.trafficPolicy?.connectionPool?.tcp;
-  const out: Record<string, unknown> = {};
-  if (tcp?.idleTimeout !== undefined) out.idle_timeout = duration(tcp.idleTimeout);
-  if (tcp?.maxConnectionDuration !== undefined) out.max_downstream_connection_duration = duration(tcp.maxConnectionDuration);
-  return out;
 }
 
 /** Traffic to unknown hosts (Istio's allow_any route): no timeouts, no retries. */
@@ -91,20 +50,6 @@ const INBOUND_ROUTE_OPTIONS = {
 /** Services a proxy in `namespace` may address (Istio exportTo, default everywhere). */
 export function visibleServices(mesh: Mesh, namespace: string): Service[] {
   return mesh.services.filter((s) => visibleFrom(s.namespace, s.exportTo, namespace));
-}
-
-function dedupeDomains(used: Set<string>, domains: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const d of domains) {
-    if (used.has(d)) continue;
-    used.add(d);
-    out.push(d);
-  }
-  return out;
-}
-
-function withPorts(domains: readonly string[], port: number): string[] {
-  return domains.flatMap((d) => [d, `${d}:${port}`]);
 }
 
 function serviceRoutes(scope: RouteScope, service: Service): Route[] {
@@ -236,103 +181,6 @@ function inboundListener(mesh: Mesh, node: ProxyNode): { listener: Listener; per
   };
 }
 
-// ---- gateway ----
-
-/** Gateway server hosts are `[namespace/]host`; does a VirtualService of `vsNamespace` with `host` fit? */
-function serverAccepts(server: GatewayServer, gatewayNamespace: string, vsNamespace: string, host: string): boolean {
-  return server.hosts.some((h) => {
-    const slash = h.indexOf('/');
-    const ns = slash >= 0 ? h.slice(0, slash) : '*';
-    const name = slash >= 0 ? h.slice(slash + 1) : h;
-    if (ns !== '*' && !(ns === '.' ? vsNamespace === gatewayNamespace : ns === vsNamespace)) return false;
-    return hostMatches(name, host) || hostMatches(host, name);
-  });
-}
-
-function isCatchAll(r: Route): boolean {
-  const m = r.match ?? {};
-  return m.prefix === '/' && (m.headers ?? []).length === 0 && (m.query_parameters ?? []).length === 0;
-}
-
-function gatewayListeners(mesh: Mesh, node: ProxyNode): ListenerPlan {
-  const gateways = mesh.gateways.filter((gw) => selects(gw.spec.selector, node.labels));
-  const byPort = new Map<number, { gw: Resource<'Gateway'>; server: GatewayServer }[]>();
-  for (const gw of gateways) {
-    for (const server of gw.spec.servers) {
-      const list = byPort.get(server.port.number) ?? [];
-      list.push({ gw, server });
-      byPort.set(server.port.number, list);
-    }
-  }
-  const listeners: Listener[] = [];
-  const routes: RouteConfiguration[] = [];
-  for (const [port, servers] of [...byPort.entries()].sort(([a], [b]) => a - b)) {
-    const protocol = servers[0]?.server.port.protocol ?? 'HTTP';
-    const name = `0.0.0.0_${port}`;
-    if (protocol === 'HTTP' || protocol === 'HTTP2' || protocol === 'GRPC' || protocol === 'GRPC-WEB') {
-      routes.push(gatewayRouteConfig(mesh, node, port, servers));
-      listeners.push({ name, address: socketAddress('0.0.0.0', port), traffic_direction: 'OUTBOUND', filter_chains: [{ filters: [hcmFilter(`outbound_0.0.0.0_${port}`, { rds: `http.${port}` })] }] });
-    } else if (protocol === 'TCP' || protocol === 'TLS') {
-      const tls = protocol === 'TLS';
-      // SNI routing (TLS passthrough) needs the ClientHello read first, as in Envoy.
-      const inspect = tls ? { listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: anyOf(TYPE_URLS.TLS_INSPECTOR, {}) }] } : {};
-      listeners.push({ name, address: socketAddress('0.0.0.0', port), traffic_direction: 'OUTBOUND', ...inspect, filter_chains: gatewayTcpChains(mesh, node, port, servers, tls) });
-    }
-    // HTTPS termination needs gateway TLS (certificates); it comes with the gateway-TLS work.
-  }
-  return { listeners, routes, inboundPorts: [] };
-}
-
-function boundVirtualServices(mesh: Mesh, ref: string): Resource<'VirtualService'>[] {
-  return mesh.virtualServices.filter((vs) => vs.spec.gateways.includes(ref) || vs.spec.http.some((r) => r.match.some((m) => m.gateways?.includes(ref))));
-}
-
-function gatewayRouteConfig(mesh: Mesh, node: ProxyNode, port: number, servers: readonly { gw: Resource<'Gateway'>; server: GatewayServer }[]): RouteConfiguration {
-  const hosts = new Map<string, Route[]>();
-  for (const { gw, server } of servers) {
-    const ref = `${gw.metadata.namespace}/${gw.metadata.name}`;
-    const scope: RouteScope = { mesh, node, gateway: ref, port, grpc: false };
-    for (const vs of boundVirtualServices(mesh, ref)) {
-      if (!visibleFrom(vs.metadata.namespace, vs.spec.exportTo, gw.metadata.namespace)) continue;
-      const vsRoutes = virtualServiceRoutes(vs, scope);
-      for (const host of vs.spec.hosts) {
-        if (!serverAccepts(server, gw.metadata.namespace, vs.metadata.namespace, host)) continue;
-        hosts.set(host, [...(hosts.get(host) ?? []), ...vsRoutes]);
-      }
-    }
-  }
-  const used = new Set<string>();
-  const virtualHosts: VirtualHost[] = [];
-  for (const [host, list] of [...hosts.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-    const domains = dedupeDomains(used, host === '*' ? ['*'] : withPorts([host], port));
-    if (domains.length === 0) continue;
-    // Merged VirtualServices keep their own order; catch-all routes go last (Istio).
-    const ordered = [...list.filter((r) => !isCatchAll(r)), ...list.filter(isCatchAll)];
-    virtualHosts.push({ name: `${host}:${port}`, domains, routes: ordered });
-  }
-  return { name: `http.${port}`, virtual_hosts: virtualHosts, validate_clusters: { value: false } };
-}
-
-function gatewayTcpChains(mesh: Mesh, node: ProxyNode, port: number, servers: readonly { gw: Resource<'Gateway'>; server: GatewayServer }[], tls: boolean): FilterChain[] {
-  const chains: FilterChain[] = [];
-  for (const { gw } of servers) {
-    const ref = `${gw.metadata.namespace}/${gw.metadata.name}`;
-    const scope: RouteScope = { mesh, node, gateway: ref, port, grpc: false };
-    for (const vs of mesh.virtualServices.filter((v) => v.spec.gateways.includes(ref))) {
-      const routes = tls ? vs.spec.tls : vs.spec.tcp;
-      for (const route of routes) {
-        const m = route.match.find((x) => (x.port === undefined || x.port === port) && (x.gateways ?? vs.spec.gateways).includes(ref));
-        if (route.match.length > 0 && m === undefined) continue;
-        const target = tcpTarget(scope, route.route);
-        const sni = tls && m !== undefined && 'sniHosts' in m ? { server_names: [...(m as { sniHosts: readonly string[] }).sniHosts] } : {};
-        const timeouts = tcpProxyTimeouts(mesh, node, route.route[0]?.destination.host ?? '');
-        chains.push({ name: `${vs.metadata.namespace}/${vs.metadata.name}`, filter_chain_match: sni, filters: [tcpProxy(`outbound_0.0.0.0_${port}`, target, timeouts)] });
-      }
-    }
-  }
-  return chains;
-}
-
 // ---- proxyless gRPC ----
 
 function grpcListeners(mesh: Mesh, node: ProxyNode): ListenerPlan {
@@ -356,7 +204,7 @@ export function listenersFor(mesh: Mesh, node: ProxyNode): ListenerPlan {
     case 'sidecar':
       return sidecarListeners(mesh, node);
     case 'router':
-      return gatewayListeners(mesh, node);
+      return { ...gatewayListeners(mesh, node), inboundPorts: [] };
     case 'grpc':
       return grpcListeners(mesh, node);
   }
