@@ -280,6 +280,8 @@ export class Proxy {
       identity: this.#identity(),
       metrics: this.metrics,
       log: this.#log,
+      secure: false,
+      chain: null,
       connections: new Set<Socket>(),
       draining: false,
     };
