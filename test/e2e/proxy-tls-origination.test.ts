@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { connect as h2connect } from 'node:http2';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort, send } from './http-backends.js';
 import { CDS, type FedGateway, hcm, LDS, listener, push, RDS, routeConfig, startFedGateway, startH2TlsBackend, startHttpsBackend, startTlsEcho, staticCluster, tcpProxy, type TlsBackend, upstreamTls } from './tls-fixture.js';
-import { TestCa, writePair } from '../tls-certs.js';
+import { type PemPair, TestCa, writePair } from '../tls-certs.js';
 
 describe('TLS origination from the proxy', { timeout: 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-tls-orig-'));
@@ -24,6 +25,7 @@ describe('TLS origination from the proxy', { timeout: 60_000 }, () => {
   const backends: TlsBackend[] = [];
   let httpPort = 0;
   let tcpPort = 0;
+  let clientPair: PemPair;
 
   before(async () => {
     const ca = await TestCa.create();
@@ -31,7 +33,8 @@ describe('TLS origination from the proxy', { timeout: 60_000 }, () => {
     writePair(dir, 'ca', { cert: ca.cert, key: '' });
     const caFile = join(dir, 'ca.crt');
     const serverPair = await ca.issue({ dns: ['backend.example.com'], uri: ['spiffe://cluster.local/ns/default/sa/backend'] });
-    const client = writePair(dir, 'client', await ca.issue({ dns: ['gateway.example.com'], uri: ['spiffe://cluster.local/ns/default/sa/gw'], client: true }));
+    clientPair = await ca.issue({ dns: ['gateway.example.com'], uri: ['spiffe://cluster.local/ns/default/sa/gw'], client: true });
+    const client = writePair(dir, 'client', clientPair);
     const https = await startHttpsBackend('https', serverPair);
     const mutual = await startHttpsBackend('mutual', serverPair, ca.cert);
     const untrusted = await startHttpsBackend('untrusted', await other.issue({ dns: ['backend.example.com'] }));
@@ -51,11 +54,12 @@ describe('TLS origination from the proxy', { timeout: 60_000 }, () => {
       staticCluster('insecure', untrusted.port, { tls: upstreamTls({ sni: 'backend.example.com' }) }),
       staticCluster('mutual', mutual.port, { tls: upstreamTls({ ...verified, client }) }),
       staticCluster('mutual-no-cert', mutual.port, { tls: upstreamTls(verified) }),
+      staticCluster('mutual-inline', mutual.port, { tls: upstreamTls({ ...verified, clientInline: clientPair }) }),
       staticCluster('h2', h2.port, { http2: true, tls: upstreamTls({ ...verified, alpn: ['h2'] }) }),
       staticCluster('echo', echo.port, { tls: upstreamTls(verified) }),
     ];
     assert.equal((await push(gw.cp, CDS, 'c1', clusters)).kind, 'ack');
-    const names = ['simple', 'uri-san', 'mismatch', 'no-san-check', 'untrusted', 'insecure', 'mutual', 'mutual-no-cert', 'h2'];
+    const names = ['simple', 'uri-san', 'mismatch', 'no-san-check', 'untrusted', 'insecure', 'mutual', 'mutual-no-cert', 'mutual-inline', 'h2'];
     assert.equal((await push(gw.cp, LDS, 'l1', [
       listener('http', httpPort, [{ name: 'gw/http', filter: hcm('http.80') }]),
       listener('tcp', tcpPort, [{ name: 'gw/tcp', filter: tcpProxy('echo') }]),
@@ -111,6 +115,23 @@ describe('TLS origination from the proxy', { timeout: 60_000 }, () => {
     assert.match((JSON.parse(r.body) as { clientCert: string }).clientCert, /URI:spiffe:\/\/cluster\.local\/ns\/default\/sa\/gw/);
     const refused = await get('/mutual-no-cert/x');
     assert.equal(refused.status, 503);
+  });
+
+  it('takes inline certificates too, and /config_dump shows the contexts without the private key', async () => {
+    assert.equal((await get('/mutual-inline/x')).status, 200);
+    const dump = await new Promise<string>((resolve, reject) => {
+      httpGet({ host: '127.0.0.1', port: gw.proxy.adminPort, path: '/config_dump' }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve(text));
+      }).on('error', reject);
+    });
+    assert.match(dump, /UpstreamTlsContext/);
+    assert.match(dump, /backend\.example\.com/);
+    assert.match(dump, /\[redacted\]/);
+    assert.doesNotMatch(dump, /PRIVATE KEY/);
+    assert.equal(dump.includes(clientPair.key.split('\n')[1] as string), false);
   });
 
   it('reaches an HTTP/2-over-TLS backend with ALPN h2, trailers and all', async () => {

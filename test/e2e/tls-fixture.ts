@@ -55,8 +55,9 @@ export interface UpstreamOptions {
   /** `trusted_ca` file; absent: no validation_context (insecureSkipVerify). */
   readonly ca?: string;
   readonly sans?: readonly string[];
-  /** MUTUAL: the client certificate to present. */
+  /** MUTUAL: the client certificate to present (files, or inline PEM). */
   readonly client?: FilePair;
+  readonly clientInline?: PemPair;
   readonly alpn?: readonly string[];
 }
 
@@ -68,6 +69,7 @@ export function upstreamTls(o: UpstreamOptions): object {
       sni: o.sni ?? '',
       common_tls_context: {
         ...(o.client === undefined ? {} : { tls_certificates: [{ certificate_chain: { filename: o.client.cert }, private_key: { filename: o.client.key } }] }),
+        ...(o.clientInline === undefined ? {} : { tls_certificates: [{ certificate_chain: { inline_string: o.clientInline.cert }, private_key: { inline_bytes: Buffer.from(o.clientInline.key) } }] }),
         ...(o.ca === undefined ? {} : { validation_context: { trusted_ca: { filename: o.ca }, match_subject_alt_names: (o.sans ?? []).map(exact) } }),
         alpn_protocols: [...(o.alpn ?? [])],
       },

@@ -270,7 +270,7 @@ export function forwardH1ToH2(down: H1Downstream, upstream: UpstreamState, d: Fo
     removeHeader(flat, 'te');
     flat.push('te', 'trailers');
   }
-  const headers = h2Object(flat, { ':method': req.method, ':scheme': 'http', ':authority': d.authority, ':path': d.path });
+  const headers = h2Object(flat, { ':method': req.method, ':scheme': d.cluster.tls === null ? 'http' : 'https', ':authority': d.authority, ':path': d.path });
   const bridge = new H1ToH2(down, req, upstream, headers, grpc);
   if (!beginTries(bridge, d, exchangeTimeoutMs(d.action, req.headers))) return bridge; // 503 UO
   if (d.delayMs > 0) {

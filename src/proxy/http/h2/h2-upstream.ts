@@ -23,7 +23,7 @@ type UpStream = WithExchange<ClientHttp2Stream>;
 
 /** Prepares `ex` for tries over HTTP/2 (request headers `flat`, already rewritten); `sendTry` opens each. */
 export function forwardToH2(ex: H2Exchange, d: ForwardDecision, flat: readonly string[]): void {
-  ex.upHeaders = h2Object(flat, { ':method': ex.method, ':scheme': 'http', ':authority': d.authority, ':path': d.path });
+  ex.upHeaders = h2Object(flat, { ':method': ex.method, ':scheme': d.cluster.tls === null ? 'http' : 'https', ':authority': d.authority, ':path': d.path });
   ex.leg = H2_LEG;
   if (!ex.bodyless) ex.down.on('trailers', onDownTrailers);
 }
