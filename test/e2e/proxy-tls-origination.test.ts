@@ -55,6 +55,7 @@ describe('TLS origination from the proxy', { timeout: 60_000 }, () => {
       staticCluster('mutual', mutual.port, { tls: upstreamTls({ ...verified, client }) }),
       staticCluster('mutual-no-cert', mutual.port, { tls: upstreamTls(verified) }),
       staticCluster('mutual-inline', mutual.port, { tls: upstreamTls({ ...verified, clientInline: clientPair }) }),
+      staticCluster('retried', [untrusted.port, https.port], { tls: upstreamTls(verified) }),
       staticCluster('h2', h2.port, { http2: true, tls: upstreamTls({ ...verified, alpn: ['h2'] }) }),
       staticCluster('echo', echo.port, { tls: upstreamTls(verified) }),
     ];
@@ -65,7 +66,8 @@ describe('TLS origination from the proxy', { timeout: 60_000 }, () => {
       listener('tcp', tcpPort, [{ name: 'gw/tcp', filter: tcpProxy('echo') }]),
     ])).kind, 'ack');
     await gw.cp.waitForRequest((r) => r.request.type_url === RDS && r.request.resource_names.includes('http.80'));
-    assert.equal((await push(gw.cp, RDS, 'r1', [routeConfig('http.80', names.map((n) => ({ prefix: `/${n}/`, cluster: n })))])).kind, 'ack');
+    const routes = [...names.map((n) => ({ prefix: `/${n}/`, cluster: n })), { prefix: '/retried/', cluster: 'retried', retryOn: 'connect-failure' }];
+    assert.equal((await push(gw.cp, RDS, 'r1', [routeConfig('http.80', routes)])).kind, 'ack');
     await gw.proxy.waitFor((s) => s.routes.has('http.80') && s.listeners.has('tcp') && s.clusters.size === clusters.length);
   });
 
@@ -107,6 +109,16 @@ describe('TLS origination from the proxy', { timeout: 60_000 }, () => {
     const ok = await get('/insecure/x');
     assert.equal(ok.status, 200);
     assert.equal((JSON.parse(ok.body) as { backend: string }).backend, 'untrusted');
+  });
+
+  it('retries a failed handshake on connect-failure, on the other endpoint', async () => {
+    // Round robin over [untrusted, trusted]: every other first try fails its handshake and
+    // would be a 503 UF without the retry.
+    for (let i = 0; i < 4; i++) {
+      const r = await get(`/retried/${i}`);
+      assert.equal(r.status, 200, r.body);
+      assert.equal((JSON.parse(r.body) as { backend: string }).backend, 'https');
+    }
   });
 
   it('MUTUAL: presents the client certificate the backend requires', async () => {

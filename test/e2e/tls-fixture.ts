@@ -116,6 +116,8 @@ export function listener(name: string, port: number, chains: readonly ChainSpec[
 export interface RouteSpec {
   readonly prefix: string;
   readonly cluster: string;
+  /** Envoy `retry_on` (e.g. `connect-failure`), with two retries. */
+  readonly retryOn?: string;
 }
 
 export function routeConfig(name: string, routes: readonly RouteSpec[], requireTls = false): object {
@@ -125,18 +127,20 @@ export function routeConfig(name: string, routes: readonly RouteSpec[], requireT
       name: `${name}-vh`,
       domains: ['*'],
       ...(requireTls ? { require_tls: 'ALL' } : {}),
-      routes: routes.map((r) => ({ match: { prefix: r.prefix }, route: { cluster: r.cluster, timeout: { seconds: 10 } } })),
+      routes: routes.map((r) => ({ match: { prefix: r.prefix }, route: { cluster: r.cluster, timeout: { seconds: 10 }, ...(r.retryOn === undefined ? {} : { retry_policy: { retry_on: r.retryOn, num_retries: { value: 2 } } }) } })),
     }],
   };
 }
 
-export function staticCluster(name: string, port: number, o: { tls?: object; http2?: boolean } = {}): object {
+/** A STATIC cluster of endpoints on 127.0.0.1 at `port` (or each of `port`). */
+export function staticCluster(name: string, port: number | readonly number[], o: { tls?: object; http2?: boolean } = {}): object {
+  const ports = typeof port === 'number' ? [port] : port;
   return {
     name,
     type: 'STATIC',
     connect_timeout: { seconds: 2 },
     lb_policy: 'ROUND_ROBIN',
-    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] },
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: ports.map((p) => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: p } } } })) }] },
     ...(o.http2 === true ? { typed_extension_protocol_options: httpProtocolOptions('http2', undefined) } : {}),
     ...(o.tls === undefined ? {} : { transport_socket: o.tls }),
   };
