@@ -4,14 +4,17 @@
  * the listener's own port), then — when a filter chain matches on them — the TLS
  * ClientHello's server name and ALPN, read without terminating TLS (tls_inspector). The
  * chosen chain is a TCP proxy or an HTTP connection manager; HTTP connections are then
- * told apart as HTTP/1.1 or HTTP/2 by their first bytes.
+ * told apart as HTTP/1.1 or HTTP/2 by their first bytes. A chain with a TLS context
+ * terminates TLS first (tls/termination.ts) and serves the decrypted connection alike,
+ * in a `secure` context of its own.
  *
  * The sidecar's outbound listener is an HTTP proxy that routes each request by its own
  * port; a connection captured there for a TCP service (its original port has a TCP chain)
  * is proxied as TCP.
  */
 import type { Socket } from 'node:net';
-import { chooseChain, needsClientHello, type ListenerRuntime } from './config/listeners.js';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { type ChainAction, chooseChain, type HttpChain, needsClientHello, type ListenerRuntime } from './config/listeners.js';
 import type { ListenContext } from './http/context.js';
 import { drainConnection, serveConnection } from './http/h1-proxy.js';
 import { drainH2Connection, H2Listener } from './http/h2/h2-server.js';
@@ -20,20 +23,29 @@ import { originalDestination } from './listener/fast-accept.js';
 import { serveTcpConnection } from './tcp/tcp-proxy.js';
 import { peekFirstBytes } from './first-bytes.js';
 import { type ClientHelloInfo, type HelloResult, inspectClientHello } from './tls/client-hello.js';
+import { isTlsCarrier, terminate, terminationServer } from './tls/termination.js';
+import type { DownstreamTls } from './tls/tls-context.js';
 
 /** Envoy's default listener_filters_timeout: a client that sends no ClientHello by then is closed. */
 export const HELLO_TIMEOUT_MS = 15_000;
 
-/** The context and HTTP handlers of one destination port of a listener. */
+/** The context and HTTP handlers of one destination port of a listener (plaintext, or TLS terminated). */
 interface PortView {
   readonly ctx: ListenContext;
   readonly http: SniffHandlers;
+  /** The terminating server of each chain TLS context seen on this port; a new configuration's contexts get new ones. */
+  readonly tlsServers: WeakMap<DownstreamTls, TlsServer>;
 }
 
 /** One listener's connection dispatch; contexts per destination port share its connection set. */
 export class ListenerDispatch {
   readonly #base: ListenContext;
   readonly #views = new Map<number, PortView>();
+  /**
+   * Connections whose TLS this proxy terminates (`secure` contexts), by port and chain:
+   * the ClientHello chose the chain, so their requests use its routes.
+   */
+  readonly #secureViews = new Map<string, PortView>();
 
   constructor(base: ListenContext) {
     this.#base = base;
@@ -72,6 +84,10 @@ export class ListenerDispatch {
       socket.destroy();
       return;
     }
+    if (chain.tls !== null) {
+      terminate(socket, this.#tlsServer(this.#secureView(port, chain), chain, chain.tls));
+      return;
+    }
     const v = this.#view(port);
     if (chain.kind === 'tcp') serveTcpConnection(socket, v.ctx, chain);
     else sniffConnection(socket, v.http);
@@ -80,7 +96,12 @@ export class ListenerDispatch {
   /** Marks every context draining and closes idle connections (in-flight ones close after their response). */
   drain(): void {
     for (const v of this.#views.values()) (v.ctx as { draining: boolean }).draining = true;
-    for (const s of this.#base.connections) if (!drainH2Connection(s)) drainConnection(s);
+    for (const v of this.#secureViews.values()) (v.ctx as { draining: boolean }).draining = true;
+    for (const s of this.#base.connections) {
+      // A terminated connection is drained through its TLS socket, which is in the set too.
+      if (isTlsCarrier(s)) continue;
+      if (!drainH2Connection(s)) drainConnection(s);
+    }
   }
 
   #view(port: number): PortView {
@@ -91,12 +112,38 @@ export class ListenerDispatch {
     }
     return v;
   }
+
+  /** The secure view of `chain` on `port`; it follows the newest configuration's chain of that name. */
+  #secureView(port: number, chain: ChainAction): PortView {
+    const key = `${port}|${chain.name}|${chain.kind === 'http' ? (chain.rds ?? '') : 'tcp'}`;
+    const http = chain.kind === 'http' ? chain : null;
+    let v = this.#secureViews.get(key);
+    if (v === undefined) {
+      v = view({ ...this.#base, destinationPort: port, secure: true, chain: http, draining: this.#base.draining });
+      this.#secureViews.set(key, v);
+    } else if (v.ctx.chain !== http) {
+      (v.ctx as { chain: HttpChain | null }).chain = http;
+    }
+    return v;
+  }
+
+  /** The server terminating `tls` for `chain` on a port's secure view; made on the chain's first connection there. */
+  #tlsServer(v: PortView, chain: ChainAction, tls: DownstreamTls): TlsServer {
+    let server = v.tlsServers.get(tls);
+    if (server === undefined) {
+      const ctx = v.ctx;
+      const serve = chain.kind === 'tcp' ? (s: TLSSocket): void => serveTcpConnection(s, ctx, chain) : (s: TLSSocket): void => sniffConnection(s, v.http);
+      server = terminationServer(tls, { connections: ctx.connections, log: ctx.log, serve });
+      v.tlsServers.set(tls, server);
+    }
+    return server;
+  }
 }
 
 function view(ctx: ListenContext): PortView {
-  // HTTP/2 clients with prior knowledge (h2c) are told apart by their preface.
+  // HTTP/2 clients with prior knowledge (h2c, or h2 over TLS) are told apart by their preface.
   const h2 = new H2Listener(ctx);
-  return { ctx, http: { connections: ctx.connections, h1: (socket, first) => serveConnection(socket, ctx, first), h2: (socket) => h2.accept(socket) } };
+  return { ctx, http: { connections: ctx.connections, h1: (socket, first) => serveConnection(socket, ctx, first), h2: (socket) => h2.accept(socket) }, tlsServers: new WeakMap() };
 }
 
 interface HelloContext {

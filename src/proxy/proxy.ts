@@ -16,6 +16,7 @@ import { clustersText, resilienceStats } from './resilience/admin-output.js';
 import { createListener, type Listener, nativeUnavailableReason } from './listener/fast-accept.js';
 import { MetricsRegistry } from './telemetry/metrics.js';
 import { LoadBalancerRegistry, registerBuiltinLoadBalancers } from './upstream/lb/registry.js';
+import { redactSecrets } from './tls/redact.js';
 import { XdsClient } from './xds-client.js';
 import { parseXdsLocality } from './xds/node.js';
 
@@ -280,6 +281,8 @@ export class Proxy {
       identity: this.#identity(),
       metrics: this.metrics,
       log: this.#log,
+      secure: false,
+      chain: null,
       connections: new Set<Socket>(),
       draining: false,
     };
@@ -314,7 +317,7 @@ export class Proxy {
     const path = url.split('?')[0];
     const json = (status: number, body: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body, null, 2) + '\n');
+      res.end(JSON.stringify(body, redactSecrets, 2) + '\n');
     };
     if (path === '/ready') {
       res.writeHead(this.#ready ? 200 : 503, { 'content-type': 'text/plain' });

@@ -22,6 +22,7 @@ import type { OutlierDetector } from '../resilience/outlier-detection.js';
 import { outlierProblem, outlierSettingsOf } from '../resilience/outlier-settings.js';
 import { type RetryBudget, retryBudgetSettings } from '../resilience/retry-budget.js';
 import { LiveCluster } from './live-cluster.js';
+import { upstreamTlsOf, type UpstreamTls } from '../tls/tls-context.js';
 import { type PoolSettings, poolSettingsOf } from './pool-settings.js';
 
 export const CLUSTER_KINDS = { eds: 'eds', static: 'static', dns: 'dns', originalDst: 'original-dst' } as const;
@@ -80,6 +81,11 @@ export interface ClusterRuntime {
   /** Upstream connection settings for the pools (idle timeout, requests and lifetime per connection, TCP keepalive). */
   readonly pool: PoolSettings;
   /**
+   * The cluster's `transport_socket` UpstreamTlsContext, compiled: its connections are
+   * TLS, in pools of their own (`UpstreamState` keys them by `tls.key`); null for plaintext.
+   */
+  readonly tls: UpstreamTls | null;
+  /**
    * `common_lb_config.healthy_panic_threshold`, percent; 0 (panic off, Istio's
    * minHealthPercent default) when absent. The picker already applies it; this is for
    * reading (admin, logs).
@@ -102,7 +108,11 @@ function metadataService(c: Cluster__Output): string | undefined {
   return typeof host === 'string' && host !== '' ? host : undefined;
 }
 
-/** State shared by every cluster: endpoint states and pools, by `address:port`; resilience state by cluster name. */
+/**
+ * State shared by every cluster: endpoint states and pools, by `address:port` (plaintext)
+ * or `address:port|<TLS key>` (TLS: clusters with different TLS settings never share a
+ * connection); resilience state by cluster name.
+ */
 export class UpstreamState {
   /** Each cluster's outlier detector, circuit breaker and retry budget, kept across rebuilds. */
   readonly resilience: ResilienceRegistry;
@@ -123,37 +133,40 @@ export class UpstreamState {
     return s;
   }
 
-  /** The HTTP/1.1 connections to an endpoint, for requests that arrived over HTTP/1.1 or HTTP/2. */
-  pool(address: string, port: number): EndpointPool {
-    return this.#pool(`${address}:${port}`, address, port);
+  /** The HTTP/1.1 connections to an endpoint, for requests that arrived over HTTP/1.1 or HTTP/2; TLS ones with `tls`. */
+  pool(address: string, port: number, tls: UpstreamTls | null = null): EndpointPool {
+    return this.#pool(poolKey(`${address}:${port}`, tls), address, port, tls);
   }
 
-  /** `pool(e.address, e.port)` by the endpoint's id, without building the key per request. */
-  poolOf(e: Endpoint): EndpointPool {
-    return this.#pool(e.id, e.address, e.port);
+  /**
+   * `pool(e.address, e.port, tls)` by the endpoint's id: a plaintext cluster's pool is
+   * found without building a key per request.
+   */
+  poolOf(e: Endpoint, tls: UpstreamTls | null = null): EndpointPool {
+    return this.#pool(tls === null ? e.id : poolKey(e.id, tls), e.address, e.port, tls);
   }
 
-  #pool(id: string, address: string, port: number): EndpointPool {
+  #pool(id: string, address: string, port: number, tls: UpstreamTls | null): EndpointPool {
     let p = this.#pools.get(id);
     if (p === undefined) {
-      p = new EndpointPool(address, port);
+      p = new EndpointPool(address, port, undefined, tls);
       this.#pools.set(id, p);
     }
     return p;
   }
 
-  /** The HTTP/2 connections to an endpoint. */
-  h2(address: string, port: number): H2EndpointPool {
-    const id = `${address}:${port}`;
+  /** The HTTP/2 connections to an endpoint; TLS ones with `tls`. */
+  h2(address: string, port: number, tls: UpstreamTls | null = null): H2EndpointPool {
+    const id = poolKey(`${address}:${port}`, tls);
     let p = this.#h2.get(id);
     if (p === undefined) {
-      p = new H2EndpointPool(address, port);
+      p = new H2EndpointPool(address, port, undefined, tls);
       this.#h2.set(id, p);
     }
     return p;
   }
 
-  /** Closes idle connections to endpoints no cluster has any more. */
+  /** Closes idle connections to endpoints no cluster has any more (`live`: ids, and `poolKey`s of TLS clusters' endpoints). */
   prune(live: ReadonlySet<string>): void {
     for (const [id, pool] of this.#pools) {
       if (live.has(id)) continue;
@@ -177,6 +190,11 @@ export class UpstreamState {
     for (const p of this.#h2.values()) p.destroy();
     this.resilience.close();
   }
+}
+
+/** The key of an endpoint's pools for a cluster with `tls`: the endpoint id alone for plaintext. */
+export function poolKey(id: string, tls: UpstreamTls | null): string {
+  return tls === null ? id : `${id}|${tls.key}`;
 }
 
 /** Envoy's upstream HTTP options: the key in `typed_extension_protocol_options` and the message. */
@@ -293,6 +311,11 @@ export function clusterProblem(c: Cluster__Output, lbs: LoadBalancerRegistry): s
   } catch (err) {
     return `typed_extension_protocol_options["${HTTP_PROTOCOL_OPTIONS}"] cannot be decoded: ${(err as Error).message}`;
   }
+  try {
+    upstreamTlsOf(c); // compiled now (files read), kept for buildCluster
+  } catch (err) {
+    return (err as Error).message;
+  }
   return outlierProblem(c.outlier_detection);
 }
 
@@ -334,6 +357,7 @@ export function buildCluster(c: Cluster__Output, cla: ClusterLoadAssignment__Out
       breaker: resilience.breaker,
       retryBudget: resilience.retryBudget,
       pool: poolSettingsOf(c, c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]),
+      tls: upstreamTlsOf(c),
       panicThresholdPercent: config.panicThresholdPercent ?? DEFAULT_PANIC_THRESHOLD_PERCENT,
     },
     lb,

@@ -10,6 +10,7 @@ import type { FilterChain__Output } from '../../xds/generated/envoy/config/liste
 import type { RouteConfiguration__Output } from '../../xds/generated/envoy/config/route/v3/RouteConfiguration.js';
 import { TYPE_URLS } from '../../xds/type-urls.js';
 import { RouteTable } from '../routing/route-table.js';
+import { type DownstreamTls, downstreamTlsOf } from '../tls/tls-context.js';
 import { unpack } from './unpack.js';
 
 export interface HttpChain {
@@ -19,6 +20,8 @@ export interface HttpChain {
   /** RDS name, or null with `inline` set. */
   readonly rds: string | null;
   readonly inline: RouteTable | null;
+  /** The chain's DownstreamTlsContext: TLS is terminated before the HTTP connection manager; null for plaintext. */
+  readonly tls: DownstreamTls | null;
 }
 
 export interface TcpChain {
@@ -26,6 +29,8 @@ export interface TcpChain {
   readonly name: string;
   readonly statPrefix: string;
   readonly clusters: readonly { readonly name: string; readonly weight: number }[];
+  /** The chain's DownstreamTlsContext: TLS is terminated before proxying the bytes; null for plaintext. */
+  readonly tls: DownstreamTls | null;
 }
 
 export type ChainAction = HttpChain | TcpChain;
@@ -46,29 +51,35 @@ export interface ListenerRuntime {
   readonly defaultChain: ChainAction | null;
 }
 
-function chainAction(chain: FilterChain__Output): ChainAction | undefined {
+/**
+ * The chain's action; throws when its TLS context cannot be compiled (bad certificate
+ * file, SDS), naming the chain and field (the Listener is NACKed).
+ */
+function chainAction(chain: FilterChain__Output, path: string): ChainAction | undefined {
+  const at = `${path}${chain.name === '' ? '' : ` "${chain.name}"`}.transport_socket`;
+  const tls = downstreamTlsOf(chain.transport_socket, at);
   for (const f of chain.filters) {
     const cfg = unpack(f.typed_config);
     if (cfg === undefined) continue;
     if (cfg.type === TYPE_URLS.HTTP_CONNECTION_MANAGER) {
       const v = cfg.value as { stat_prefix?: string; rds?: { route_config_name?: string } | null; route_config?: RouteConfiguration__Output | null };
       const inline = v.route_config != null ? new RouteTable(v.route_config) : null;
-      return { kind: 'http', name: chain.name, statPrefix: v.stat_prefix ?? '', rds: inline === null ? (v.rds?.route_config_name ?? '') : null, inline };
+      return { kind: 'http', name: chain.name, statPrefix: v.stat_prefix ?? '', rds: inline === null ? (v.rds?.route_config_name ?? '') : null, inline, tls };
     }
     if (cfg.type === TYPE_URLS.TCP_PROXY) {
       const v = cfg.value as { stat_prefix?: string; cluster?: string; weighted_clusters?: { clusters?: { name: string; weight: number }[] } | null };
       const clusters = v.cluster !== undefined && v.cluster !== '' ? [{ name: v.cluster, weight: 1 }] : (v.weighted_clusters?.clusters ?? []).map((c) => ({ name: c.name, weight: Number(c.weight) }));
-      return { kind: 'tcp', name: chain.name, statPrefix: v.stat_prefix ?? '', clusters };
+      return { kind: 'tcp', name: chain.name, statPrefix: v.stat_prefix ?? '', clusters, tls };
     }
   }
   return undefined;
 }
 
-/** Compiles a listener; throws when an inline route configuration is invalid (NACK). */
+/** Compiles a listener; throws when an inline route configuration or a TLS context is invalid (NACK). */
 export function buildListener(l: Listener__Output): ListenerRuntime {
   const chains: ChainMatch[] = [];
-  for (const c of l.filter_chains) {
-    const action = chainAction(c);
+  for (const [i, c] of l.filter_chains.entries()) {
+    const action = chainAction(c, `filter_chains[${i}]`);
     if (action === undefined) continue;
     const m = c.filter_chain_match;
     chains.push({
@@ -85,7 +96,7 @@ export function buildListener(l: Listener__Output): ListenerRuntime {
     port: sa?.port_value ?? 0,
     direction: l.traffic_direction,
     chains,
-    defaultChain: l.default_filter_chain == null ? null : (chainAction(l.default_filter_chain) ?? null),
+    defaultChain: l.default_filter_chain == null ? null : (chainAction(l.default_filter_chain, 'default_filter_chain') ?? null),
   };
 }
 

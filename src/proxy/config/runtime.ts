@@ -15,7 +15,7 @@ import { RouteTable } from '../routing/route-table.js';
 import type { LoadBalancerRegistry } from '../upstream/lb/registry.js';
 import type { Clock } from '../resilience/clock.js';
 import { ResilienceRegistry } from '../resilience/cluster-resilience.js';
-import { activateCluster, buildCluster, clusterProblem, type ClusterRuntime, UpstreamState } from './clusters.js';
+import { activateCluster, buildCluster, clusterProblem, type ClusterRuntime, poolKey, UpstreamState } from './clusters.js';
 import { buildListener, type ListenerRuntime } from './listeners.js';
 
 export interface RuntimeSnapshot {
@@ -109,7 +109,7 @@ export class RuntimeConfig {
       const rt = cached !== undefined && cached.cla === cla ? cached.runtime : buildCluster(c, cla, this.#lbs, this.upstream);
       this.#clusters.set(c, { cla, runtime: rt });
       clusters.set(name, rt);
-      for (const e of rt.endpoints) live.add(e.id);
+      for (const e of rt.endpoints) live.add(poolKey(e.id, rt.tls));
     }
     // Outlier detection rebuilds the pickers of the clusters published now; the state of
     // clusters that are gone (and their detectors' timers) goes with them.

@@ -19,6 +19,7 @@ import { h2Object } from '../http/h2/h2-headers.js';
 import type { MirrorPolicy } from '../routing/route-action.js';
 import type { Endpoint } from '../upstream/lb/types.js';
 import { cancelStream } from '../upstream/h2-pool.js';
+import type { UpstreamTls } from '../tls/tls-context.js';
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -45,11 +46,11 @@ export function mirrorRequest(snapshot: RuntimeSnapshot, mirrors: readonly Mirro
     const endpoint = cluster?.picker.pick({ hash: undefined });
     if (cluster === undefined || endpoint === undefined) continue;
     if (upstream !== null && cluster.protocol !== 'http1') sendH2Copy(upstream, cluster, endpoint, method, path, headers, body);
-    else sendH1Copy(endpoint, method, path, headers, body);
+    else sendH1Copy(endpoint, method, path, headers, body, cluster.tls);
   }
 }
 
-function sendH1Copy(endpoint: Endpoint, method: string, path: string, headers: readonly string[], body: Buffer | null): void {
+function sendH1Copy(endpoint: Endpoint, method: string, path: string, headers: readonly string[], body: Buffer | null, tls: UpstreamTls | null): void {
   const out: string[] = [];
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string;
@@ -58,7 +59,10 @@ function sendH1Copy(endpoint: Endpoint, method: string, path: string, headers: r
     else if (name !== 'transfer-encoding' && name !== 'content-length') out.push(name, value);
   }
   if (body !== null) out.push('content-length', String(body.length));
-  const req = request({ host: endpoint.address, port: endpoint.port, method, path, headers: out, agent, setHost: false });
+  // A TLS mirror cluster gets a connection of its own per copy (no agent): rare, and off the hot path.
+  const req = tls === null
+    ? request({ host: endpoint.address, port: endpoint.port, method, path, headers: out, agent, setHost: false })
+    : request({ host: endpoint.address, port: endpoint.port, method, path, headers: out, setHost: false, createConnection: () => tls.connect(endpoint.address, endpoint.port) });
   req.on('error', ignore);
   req.on('response', drain);
   req.setTimeout(COPY_TIMEOUT_MS, () => req.destroy());
@@ -76,7 +80,7 @@ function sendH2Copy(upstream: UpstreamState, cluster: ClusterRuntime, endpoint: 
   }
   if (body !== null) flat.push('content-length', String(body.length));
   const h: OutgoingHttpHeaders = h2Object(flat, { ':method': method, ':scheme': 'http', ':authority': authority, ':path': path });
-  const r = upstream.h2(endpoint.address, endpoint.port).requestIfFree(h, { endStream: body === null }, cluster);
+  const r = upstream.h2(endpoint.address, endpoint.port, cluster.tls).requestIfFree(h, { endStream: body === null }, cluster);
   if (r === null) return; // max_connections reached: the copy is not worth a queue slot
   const s = r.stream;
   s.on('error', ignore);

@@ -1,6 +1,7 @@
 /** What every connection of a listener shares, whatever its protocol. */
 import type { Socket } from 'node:net';
 import type { Logger } from '../../core/log.js';
+import type { HttpChain } from '../config/listeners.js';
 import type { RuntimeConfig } from '../config/runtime.js';
 import type { MetricsRegistry } from '../telemetry/metrics.js';
 
@@ -31,6 +32,17 @@ export interface ListenContext {
   readonly identity: ProxyIdentity;
   readonly metrics: MetricsRegistry;
   readonly log: Logger;
+  /**
+   * The connections come over TLS this proxy terminated: requests are `https` (their
+   * scheme for routing, `x-forwarded-proto`, `require_tls`).
+   */
+  readonly secure: boolean;
+  /**
+   * The filter chain the connections were matched to when that took the ClientHello
+   * (terminated TLS: its server name); null to choose it per request by port. Updated
+   * to the newest configuration's chain of the same name as new connections arrive.
+   */
+  readonly chain: HttpChain | null;
   /** Open downstream connections, for draining. */
   readonly connections: Set<Socket>;
   draining: boolean;

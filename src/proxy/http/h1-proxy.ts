@@ -26,6 +26,7 @@ import type { RetryPolicy, TryOutcome } from '../resilience/retry-policy.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import type { ListenContext } from './context.js';
 import { BodyFramer } from './h1-body.js';
+import { upstreamFailureBody } from './failure-body.js';
 import { forwardH1ToH2, type H1Downstream, type H1ToH2 } from './h2/h2-from-h1.js';
 import { DEFAULT_PARSE_LIMITS, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './h1-parser.js';
 import { serializeRequestHead, serializeResponseHead, stripHopByHop } from './headers.js';
@@ -96,6 +97,8 @@ class Exchange implements H1Downstream {
   replayBytes = 0;
   /** A 1xx went downstream: the response has started, no retry. */
   interim = false;
+  /** Why the last try's connection failed its TLS handshake (`TLS_error:...`), for the 503 body; null otherwise. */
+  transportFailure: string | null = null;
   /** The upstream headers of a request to mirror once its body is complete. */
   mirrorHeaders: string[] | null = null;
   /** The circuit breaker's request slot is held; retry slots held (released at the end). */
@@ -135,8 +138,9 @@ class Exchange implements H1Downstream {
     endDownstreamResponse(this);
   }
 
-  failResponse(flag: string): void {
+  failResponse(flag: string, transportFailure: string | null): void {
     this.h2 = null;
+    this.transportFailure = transportFailure;
     upstreamFailed(this, flag);
   }
 
@@ -236,10 +240,11 @@ function processHead(down: Downstream): void {
 
 // ---- request ----
 
-function requestInfo(head: RequestHead): RequestInfo | undefined {
+/** `secure`: the connection's TLS was terminated here, so an origin-form request is `https`. */
+function requestInfo(head: RequestHead, secure: boolean): RequestInfo | undefined {
   let target = head.target;
   let authority = head.host ?? '';
-  let scheme = 'http';
+  let scheme = secure ? 'https' : 'http';
   if (!target.startsWith('/')) {
     // absolute-form (an application using the sidecar as HTTP_PROXY)
     const m = /^(https?):\/\/([^/?#]+)(.*)$/i.exec(target);
@@ -274,7 +279,7 @@ function startExchange(down: Downstream, head: RequestHead): void {
   if (ctx.draining) ex.keepAlive = false;
   // Inbound: the calling proxy's metadata exchange headers name the source (and go no further).
   if (ctx.mode === 'inbound') ex.peer = takePeer(head.headers);
-  const info = requestInfo(head);
+  const info = requestInfo(head, ctx.secure);
   if (info === undefined) {
     ex.reqDone = true;
     localReply(down, ex, 400, 'Bad Request', 'DPE', true);
@@ -354,7 +359,7 @@ function sendTry(ex: Exchange, endpoint: Endpoint | null): void {
   if (endpoint !== null) ex.tried.push(endpoint.id);
   const perTry = ex.retry?.perTryTimeoutMs ?? 0;
   if (perTry > 0) ex.tryTimer = setTimeout(onTryTimeout, perTry, ex);
-  const pool = endpoint === null ? ex.down.ctx.config.upstream.pool(d.address, d.port) : ex.down.ctx.config.upstream.poolOf(endpoint);
+  const pool = endpoint === null ? ex.down.ctx.config.upstream.pool(d.address, d.port, d.cluster.tls) : ex.down.ctx.config.upstream.poolOf(endpoint, d.cluster.tls);
   attachUpstream(ex, pool, d.cluster.connectTimeoutMs);
 }
 
@@ -500,6 +505,10 @@ function upstreamHeaders(ex: Exchange, d: ForwardDecision, info: RequestInfo): s
     const remote = ex.down.socket.remoteAddress ?? '';
     headers.push('x-forwarded-for', xff === undefined ? remote : `${xff}, ${remote}`);
     if (headerOf(headers, 'x-forwarded-proto') === undefined) headers.push('x-forwarded-proto', info.scheme);
+  } else if (ex.down.ctx.secure) {
+    // TLS terminated here (an inbound TLS chain): what the client used is known only here.
+    removeHeader(headers, 'x-forwarded-proto');
+    headers.push('x-forwarded-proto', 'https');
   }
   applyMutation(headers, d.action.requestHeaders);
   applyMutation(headers, d.target.requestHeaders);
@@ -676,6 +685,7 @@ function onUpstreamTimeout(this: UpstreamSocket): void {
 
 /** The try's connection failed before a response: retry, or answer 503. */
 function upstreamLost(ex: Exchange, up: UpstreamConnection, outcome: TryOutcome, flag: string): void {
+  ex.transportFailure = up.failure;
   report(ex, outcome.kind === 'connect-failure' ? 'connect-failure' : 'reset');
   if (ex.up === up) ex.up = null;
   up.owner = null;
@@ -722,8 +732,7 @@ function onUpstreamClose(this: UpstreamSocket): void {
 function upstreamFailed(ex: Exchange, flag: string): void {
   if (ex.up !== null) ex.up.owner = null;
   ex.up = null;
-  const reason = flag.startsWith('UF') ? 'connection failure' : 'connection termination';
-  localReply(ex.down, ex, 503, 'Service Unavailable', flag, false, Buffer.from(`upstream connect error or disconnect/reset before headers. reset reason: ${reason}`));
+  localReply(ex.down, ex, 503, 'Service Unavailable', flag, false, upstreamFailureBody(flag, ex.transportFailure));
 }
 
 function onUpstreamData(this: UpstreamSocket, chunk: Buffer): void {

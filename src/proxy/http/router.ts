@@ -90,12 +90,12 @@ function hostOf(authority: string): string {
 /**
  * The route table for a request on this listener: on the sidecar's outbound listener the
  * filter chain is chosen by the request's destination port; on other listeners by the
- * connection's destination port.
+ * connection's destination port, or it is the one the connection's ClientHello chose.
  */
 function routeTable(snapshot: RuntimeSnapshot, ctx: ListenContext, port: number): RouteTable | undefined {
   const listener = snapshot.listeners.get(ctx.listenerName);
   if (listener === undefined) return undefined;
-  const chain = chooseChain(listener, ctx.mode === 'outbound' ? port : ctx.destinationPort, undefined, undefined);
+  const chain = ctx.chain ?? chooseChain(listener, ctx.mode === 'outbound' ? port : ctx.destinationPort, undefined, undefined);
   if (chain === null || chain.kind !== 'http') return undefined;
   return chain.inline ?? snapshot.routes.get(chain.rds ?? '');
 }

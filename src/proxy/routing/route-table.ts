@@ -9,7 +9,7 @@ import type { RouteConfiguration__Output } from '../../xds/generated/envoy/confi
 import type { VirtualHost__Output } from '../../xds/generated/envoy/config/route/v3/VirtualHost.js';
 import type { Route__Output } from '../../xds/generated/envoy/config/route/v3/Route.js';
 import type { RouteMatch__Output } from '../../xds/generated/envoy/config/route/v3/RouteMatch.js';
-import { compileRouteAction, type RouteAction } from './route-action.js';
+import { compileRouteAction, type RedirectAction, type RouteAction } from './route-action.js';
 import { compileHeaderMatcher, compileStringMatcher, fullMatchRegex, type HeaderMatch, type ValueMatcher } from './string-matcher.js';
 import type RE2 from 're2';
 
@@ -132,12 +132,36 @@ class CompiledRoute {
   }
 }
 
+/**
+ * Envoy's answer to a plaintext request for a virtual host with `require_tls`: 301 to
+ * `https://<host without port><path>` (the query kept), before any route is matched.
+ */
+export const HTTPS_REDIRECT: RedirectAction = {
+  kind: 'redirect',
+  status: 301,
+  scheme: 'https',
+  host: null,
+  port: 443,
+  path: null,
+  prefixRewrite: null,
+  matchedPrefix: null,
+  stripQuery: false,
+  responseHeaders: null,
+};
+
 export class CompiledVirtualHost {
   readonly name: string;
   readonly routes: readonly CompiledRoute[];
+  /**
+   * `require_tls` ALL (what Istio's `httpsRedirect` becomes) or EXTERNAL_ONLY (treated
+   * as ALL: every client of a gateway is external): requests not over TLS are redirected.
+   */
+  readonly requireTls: boolean;
   constructor(vh: VirtualHost__Output) {
     this.name = vh.name;
     this.routes = vh.routes.map((r) => new CompiledRoute(r, r.name));
+    const tls = vh.require_tls as unknown;
+    this.requireTls = tls === 'ALL' || tls === 'EXTERNAL_ONLY' || tls === 2 || tls === 1;
   }
 }
 
@@ -184,10 +208,14 @@ export class RouteTable {
     return undefined;
   }
 
-  /** The route for a request; undefined means no route (Envoy answers 404 with flag NR). */
+  /**
+   * The route for a request; undefined means no route (Envoy answers 404 with flag NR).
+   * A plaintext request to a virtual host that requires TLS gets HTTPS_REDIRECT.
+   */
   match(req: RequestInfo): RouteMatchResult {
     const vhost = this.virtualHost(req.authority);
     if (vhost === undefined) return undefined;
+    if (vhost.requireTls && req.scheme !== 'https') return { vhost, name: '', action: HTTPS_REDIRECT };
     for (const r of vhost.routes) if (r.matches(req)) return { vhost, name: r.name, action: r.action };
     return undefined;
   }

@@ -1,7 +1,9 @@
 /**
  * TCP proxying: a connection (or a CONNECT tunnel) to one endpoint of a cluster chosen by
  * a `tcp_proxy` filter chain — or, for CONNECT to an HTTP service, by HTTP routing of the
- * target authority — then bytes both ways, with Istio's TCP metrics.
+ * target authority — then bytes both ways, with Istio's TCP metrics. A cluster with an
+ * UpstreamTlsContext is reached over TLS: the tunnel starts once the handshake is done,
+ * and a failed handshake is a connect failure (UF) like a refused connection.
  */
 import { connect, type Socket } from 'node:net';
 import type { TcpChain } from '../config/listeners.js';
@@ -10,6 +12,7 @@ import type { ListenContext } from '../http/context.js';
 import { decide, portOf } from '../http/router.js';
 import { tcpSeries } from '../telemetry/http-labels.js';
 import type { PeerWorkload } from '../telemetry/peer.js';
+import { tlsFailureReason, type UpstreamTls } from '../tls/tls-context.js';
 import { tunnel } from './tunnel.js';
 
 interface TcpTarget {
@@ -18,6 +21,7 @@ interface TcpTarget {
   readonly service: string;
   readonly connectTimeoutMs: number;
   readonly peer: PeerWorkload | null;
+  readonly tls: UpstreamTls | null;
 }
 
 
@@ -32,19 +36,19 @@ function pickFromChain(ctx: ListenContext, chain: TcpChain, remote: string | und
   const endpoint = cluster.picker.pick({ hash: undefined });
   void remote;
   if (endpoint === undefined) return { flag: 'UH' };
-  return { address: endpoint.address, port: endpoint.port, service: cluster.service, connectTimeoutMs: cluster.connectTimeoutMs, peer: endpoint.workload };
+  return { address: endpoint.address, port: endpoint.port, service: cluster.service, connectTimeoutMs: cluster.connectTimeoutMs, peer: endpoint.workload, tls: cluster.tls };
 }
 
 /** Connects `down` to `target`, tunnels, and records TCP metrics; `onUpstream` runs once connected. */
 function proxyTo(ctx: ListenContext, down: Socket, target: TcpTarget, onUpstream: (up: Socket) => void): void {
   const series = tcpSeries(ctx, target.service, '-', target.peer);
-  const up = connect({ host: target.address, port: target.port, noDelay: true });
+  const up = target.tls === null ? connect({ host: target.address, port: target.port, noDelay: true }) : target.tls.connect(target.address, target.port);
   up.setTimeout(target.connectTimeoutMs);
   let connected = false;
   up.once('timeout', () => {
     if (!connected) up.destroy();
   });
-  up.once('connect', () => {
+  up.once(target.tls === null ? 'connect' : 'secureConnect', () => {
     connected = true;
     up.setTimeout(0);
     series.opened++;
@@ -55,8 +59,9 @@ function proxyTo(ctx: ListenContext, down: Socket, target: TcpTarget, onUpstream
       series.sent += stats.bToA;
     });
   });
-  up.once('error', () => {
+  up.once('error', (err: Error) => {
     if (connected) return;
+    if (target.tls !== null) ctx.log.debug('upstream TLS connection failed', { address: `${target.address}:${target.port}`, reason: tlsFailureReason(err) });
     tcpSeries(ctx, target.service, 'UF', target.peer).opened++;
     down.destroy();
   });
@@ -90,7 +95,7 @@ export function handleConnect(socket: Socket, ctx: ListenContext, authority: str
     target = pickFromChain(ctx, chain, socket.remoteAddress);
   } else {
     const d = decide(ctx, { method: 'CONNECT', path: '/', query: '', authority: authority.toLowerCase(), scheme: 'http', headers: [] }, socket.remoteAddress);
-    target = d.kind === 'forward' ? { address: d.address, port: d.port, service: d.destinationService, connectTimeoutMs: d.cluster.connectTimeoutMs, peer: d.endpoint?.workload ?? null } : { flag: d.flag };
+    target = d.kind === 'forward' ? { address: d.address, port: d.port, service: d.destinationService, connectTimeoutMs: d.cluster.connectTimeoutMs, peer: d.endpoint?.workload ?? null, tls: d.cluster.tls } : { flag: d.flag };
   }
   if ('flag' in target) {
     const status = target.flag === 'NR' ? '404 Not Found' : '503 Service Unavailable';

@@ -15,6 +15,10 @@
  * open none waits in the pool's pending queue (`max_pending_requests`) for a stream slot
  * or a connection slot, or overflows at once — Envoy's HTTP/2 pool.
  *
+ * A pool of a cluster with an UpstreamTlsContext connects over TLS (ALPN `h2` unless the
+ * context names protocols); its sessions are up once the handshake is done, so a failed
+ * handshake fails the streams as a connect failure (UF), with the TLS reason kept.
+ *
  * Built on `node:http2` (proxy-perf-notes: about a quarter of nginx's h2 throughput;
  * there is no faster HTTP/2 engine for Node).
  */
@@ -25,6 +29,7 @@ import type { PoolSettings, TcpKeepalive } from '../config/pool-settings.js';
 import { setTcpKeepalive } from '../listener/fast-accept.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from './pool.js';
+import { tlsFailureReason, type UpstreamTls } from '../tls/tls-context.js';
 
 /**
  * Streams per connection assumed until the peer's SETTINGS arrive. RFC 9113 §6.5.2 puts no
@@ -75,7 +80,9 @@ const kConn = Symbol('trellis.h2.connection');
 type StreamWithConn = ClientHttp2Stream & { [kConn]?: H2Connection };
 type SessionWithConn = ClientHttp2Session & { [kConn]?: H2Connection };
 const kKeepalive = Symbol('trellis.h2.keepalive');
-type SocketWithKeepalive = Socket & { [kKeepalive]?: TcpKeepalive };
+type SocketWithKeepalive = Socket & { [kKeepalive]?: TcpKeepalive; [kConn]?: H2Connection };
+/** ALPN for HTTP/2 over TLS when the context names none. */
+const H2_ALPN = ['h2'] as const;
 
 /** One HTTP/2 connection of a pool. */
 export class H2Connection {
@@ -85,8 +92,10 @@ export class H2Connection {
   active = 0;
   /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS; until they arrive, what the endpoint said last time. */
   maxStreams: number;
-  /** The TCP connection (and the HTTP/2 preface) completed. */
+  /** The TCP connection (and the TLS handshake, and the HTTP/2 preface) completed. */
   connected = false;
+  /** Why the TLS handshake failed (`TLS_error:...`); null when it did not (or the connection is plaintext). */
+  failure: string | null = null;
   /** GOAWAY received, failed or closed: takes no new streams. */
   draining = false;
   /** Requests sent on it. */
@@ -107,8 +116,9 @@ export class H2Connection {
     const { address, port } = pool;
     const host = address.includes(':') ? `[${address}]` : address;
     const keepalive = settings?.tcpKeepalive ?? null;
-    const session = h2connect(`http://${host}:${port}`, {
-      createConnection: (): Socket => openSocket(address, port, keepalive),
+    const tls = pool.tls;
+    const session = h2connect(`${tls === null ? 'http' : 'https'}://${host}:${port}`, {
+      createConnection: (): Socket => openSocket(this, keepalive),
       settings: { enablePush: false },
     });
     this.session = session;
@@ -169,13 +179,25 @@ function onSocketFinish(this: Socket): void {
   this.destroy();
 }
 
-function openSocket(address: string, port: number, keepalive: TcpKeepalive | null): Socket {
-  const socket = netConnect({ host: address, port, noDelay: true, keepAlive: true }).once('finish', onSocketFinish) as SocketWithKeepalive;
+function openSocket(c: H2Connection, keepalive: TcpKeepalive | null): Socket {
+  const { address, port, tls } = c.pool;
+  const socket = (tls === null ? netConnect({ host: address, port, noDelay: true, keepAlive: true }) : tls.connect(address, port, tls.alpn.length > 0 ? tls.alpn : H2_ALPN)) as SocketWithKeepalive;
+  socket.once('finish', onSocketFinish);
+  if (tls !== null) {
+    socket[kConn] = c;
+    socket.once('error', onTlsError);
+  }
   if (keepalive !== null) {
     socket[kKeepalive] = keepalive;
     socket.once('connect', onSocketConnect);
   }
   return socket;
+}
+
+/** A TLS socket's error before the session was up is its handshake's failure (socket errors have a `syscall`). */
+function onTlsError(this: SocketWithKeepalive, err: Error): void {
+  const c = this[kConn];
+  if (c !== undefined && !c.connected && (err as NodeJS.ErrnoException).syscall === undefined) c.failure = tlsFailureReason(err);
 }
 
 /** TCP keepalive as the cluster says (`tcp_keepalive`): set once the socket has its fd, as pool.ts `connected()` does. */
@@ -253,6 +275,8 @@ export class H2EndpointPool {
   readonly address: string;
   readonly port: number;
   readonly options: H2PoolOptions;
+  /** The cluster's TLS origination; null for h2c. */
+  readonly tls: UpstreamTls | null;
   /**
    * The endpoint's SETTINGS_MAX_CONCURRENT_STREAMS as its last connection announced it: a
    * new connection assumes it until its own SETTINGS arrive, so a burst that overflows one
@@ -267,10 +291,11 @@ export class H2EndpointPool {
   readonly #waiters: Waiting[] = [];
   #closed = false;
 
-  constructor(address: string, port: number, options: H2PoolOptions = DEFAULT_H2_POOL_OPTIONS) {
+  constructor(address: string, port: number, options: H2PoolOptions = DEFAULT_H2_POOL_OPTIONS, tls: UpstreamTls | null = null) {
     this.address = address;
     this.port = port;
     this.options = options;
+    this.tls = tls;
   }
 
   /** Connections that take new streams. */

@@ -18,10 +18,16 @@
  * is released, and clears it when it is taken again, twice per request on a busy pool
  * (2 % of what the request path allocated in a heap profile). A connection is released
  * and taken again far more often than any idle timeout passes.
+ *
+ * A pool of a cluster with an UpstreamTlsContext opens TLS connections (`tls`); for its
+ * connections the engines' connect handler runs once the handshake is done, so a failed
+ * handshake is a connect failure (UF) like a refused connection. Plaintext pools take
+ * exactly the path they always did.
  */
 import { connect, type Socket } from 'node:net';
 import type { PoolSettings, TcpKeepalive } from '../config/pool-settings.js';
 import { setTcpKeepalive } from '../listener/fast-accept.js';
+import { tlsFailureReason, type UpstreamTls } from '../tls/tls-context.js';
 
 /** Envoy/Istio default upstream idle timeout: 1 hour. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
@@ -66,6 +72,8 @@ export class UpstreamConnection {
   /** The handlers installed on the socket (the engine that used it last). */
   handlers: ConnectionHandlers | null = null;
   connected = false;
+  /** Why the TLS handshake failed (`TLS_error:...`); null when it did not (or the connection is plaintext). */
+  failure: string | null = null;
   /** Set once the socket errored or closed: never reuse. */
   dead = false;
   /** Requests sent on this connection (for max_requests_per_connection). */
@@ -96,6 +104,8 @@ export class EndpointPool {
   readonly address: string;
   readonly port: number;
   readonly options: PoolOptions;
+  /** The cluster's TLS origination; null for plaintext. */
+  readonly tls: UpstreamTls | null;
   readonly #idle: UpstreamConnection[] = [];
   /** Connections open (idle or in use). */
   open = 0;
@@ -103,10 +113,11 @@ export class EndpointPool {
   /** Fires when the longest-idle connection with a timeout reaches it; null while none has one. */
   #idleTimer: NodeJS.Timeout | null = null;
 
-  constructor(address: string, port: number, options: PoolOptions = DEFAULT_POOL_OPTIONS) {
+  constructor(address: string, port: number, options: PoolOptions = DEFAULT_POOL_OPTIONS, tls: UpstreamTls | null = null) {
     this.address = address;
     this.port = port;
     this.options = options;
+    this.tls = tls;
   }
 
   get idleCount(): number {
@@ -130,9 +141,11 @@ export class EndpointPool {
 
   /** A new connection; the caller attaches its handlers before the connect completes. */
   create(): UpstreamConnection {
-    const socket = connect({ host: this.address, port: this.port, noDelay: true, keepAlive: true });
+    const tls = this.tls;
+    const socket = tls === null ? connect({ host: this.address, port: this.port, noDelay: true, keepAlive: true }) : tls.connect(this.address, this.port);
     const c = new UpstreamConnection(socket, this);
     (socket as PooledSocket)[kConnection] = c;
+    if (tls !== null) socket.once('error', onTlsError);
     this.open++;
     socket.setTimeout(this.options.connectTimeoutMs);
     socket.once('close', onClose.bind(c));
@@ -204,16 +217,18 @@ export function useHandlers(c: UpstreamConnection, h: ConnectionHandlers): void 
   const prev = c.handlers;
   if (prev === h) return;
   const s = c.socket;
+  // A TLS connection is up once its handshake is done.
+  const connectEvent = c.pool.tls === null ? 'connect' : 'secureConnect';
   if (prev === null) {
     s.on('error', noop); // 'close' follows, and the handlers act on that
   } else {
-    s.removeListener('connect', prev.connect);
+    s.removeListener(connectEvent, prev.connect);
     s.removeListener('data', prev.data);
     s.removeListener('drain', prev.drain);
     s.removeListener('close', prev.close);
     s.removeListener('timeout', prev.timeout);
   }
-  s.on('connect', h.connect);
+  s.on(connectEvent, h.connect);
   s.on('data', h.data);
   s.on('drain', h.drain);
   s.on('close', h.close);
@@ -222,6 +237,12 @@ export function useHandlers(c: UpstreamConnection, h: ConnectionHandlers): void 
 }
 
 function noop(): void {}
+
+/** A TLS connection's error before it was up is its handshake's failure (socket errors have a `syscall`). */
+function onTlsError(this: PooledSocket, err: Error): void {
+  const c = this[kConnection];
+  if (c !== undefined && !c.connected && (err as NodeJS.ErrnoException).syscall === undefined) c.failure = tlsFailureReason(err);
+}
 
 function sweepIdle(pool: EndpointPool): void {
   pool.sweep();

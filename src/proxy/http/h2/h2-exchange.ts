@@ -24,6 +24,7 @@ import type { ChunkedDecoder } from './h2-chunked.js';
 import { grpcStatusOfHttp, grpcTrailersOnly, h2Object } from './h2-headers.js';
 import { applyMutation, moveForward, NO_FLAGS, removeHeader } from '../router.js';
 import { endTries, keepForReplay, TryingExchange, waiting } from './h2-tries.js';
+import { upstreamFailureBody } from '../failure-body.js';
 import { keepForMirror, mirrorComplete } from './h2-mirror.js';
 
 export const kExchange = Symbol('trellis.h2.exchange');
@@ -324,8 +325,7 @@ export function localGrpcReply(ex: H2Exchange, code: number, flag: string, messa
 export function upstreamFailed(ex: H2Exchange, flag: string): void {
   ex.leg = null; // the rest of the request body is dropped, not written to a dead stream
   ex.up = null;
-  const reason = flag.startsWith('UF') ? 'connection failure' : flag.startsWith('UR') ? 'remote reset' : 'connection termination';
-  localReply(ex, 503, flag, Buffer.from(`upstream connect error or disconnect/reset before headers. reset reason: ${reason}`));
+  localReply(ex, 503, flag, upstreamFailureBody(flag, ex.transportFailure));
 }
 
 // ---- accounting ----

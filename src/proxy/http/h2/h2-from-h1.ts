@@ -41,7 +41,7 @@ export interface H1Downstream {
   /** The response was written whole: record it and go on with the connection. */
   completeResponse(status: number, flags: string): void;
   /** The upstream failed before the response started (`flag` UF, UC or UR): answer with the engine's local reply. */
-  failResponse(flag: string): void;
+  failResponse(flag: string, transportFailure: string | null): void;
   /** The upstream failed mid-response: record `flag` and close the client connection. */
   resetResponse(flag: string): void;
   /** The request's place in its endpoint's active-request count and its peer labels (`ForwardState`): a retry moves them. */
@@ -173,7 +173,7 @@ export class H1ToH2 extends TryingExchange {
   }
 
   openTry(): void {
-    const r = openTryStream(this, this.upstream.h2(this.address, this.port), this.headers, { endStream: this.requestBodyless });
+    const r = openTryStream(this, this.upstream.h2(this.address, this.port, (this.decision as ForwardDecision).cluster.tls), this.headers, { endStream: this.requestBodyless });
     if (r === null) return; // waits for a connection (or answered 503 UO)
     const s = r.stream as Stream;
     s[kBridge] = this;
@@ -218,7 +218,7 @@ export class H1ToH2 extends TryingExchange {
   answerFailure(flag: string): void {
     this.finished = true;
     endTries(this);
-    this.down.failResponse(flag);
+    this.down.failResponse(flag, this.transportFailure);
   }
 
   cutResponse(flag: string): void {
@@ -270,7 +270,7 @@ export function forwardH1ToH2(down: H1Downstream, upstream: UpstreamState, d: Fo
     removeHeader(flat, 'te');
     flat.push('te', 'trailers');
   }
-  const headers = h2Object(flat, { ':method': req.method, ':scheme': 'http', ':authority': d.authority, ':path': d.path });
+  const headers = h2Object(flat, { ':method': req.method, ':scheme': d.cluster.tls === null ? 'http' : 'https', ':authority': d.authority, ':path': d.path });
   const bridge = new H1ToH2(down, req, upstream, headers, grpc);
   if (!beginTries(bridge, d, exchangeTimeoutMs(d.action, req.headers))) return bridge; // 503 UO
   if (d.delayMs > 0) {
@@ -360,5 +360,5 @@ function onClose(this: Stream): void {
     b.cutResponse(flag);
     return;
   }
-  tryFailed(b, this.rstCode === constants.NGHTTP2_REFUSED_STREAM ? REFUSED_STREAM : flag === 'UF' ? CONNECT_FAILURE : this.writableEnded ? RESET_SENT : RESET_UNSENT, flag);
+  tryFailed(b, this.rstCode === constants.NGHTTP2_REFUSED_STREAM ? REFUSED_STREAM : flag === 'UF' ? CONNECT_FAILURE : this.writableEnded ? RESET_SENT : RESET_UNSENT, flag, (b.connection as H2Connection).failure);
 }

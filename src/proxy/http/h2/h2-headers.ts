@@ -99,6 +99,10 @@ export function upstreamRequestHeaders(ctx: ListenContext, headers: string[], d:
     const remote = remoteAddress ?? '';
     out.push('x-forwarded-for', xff === undefined ? remote : `${xff}, ${remote}`);
     if (headerOf(out, 'x-forwarded-proto') === undefined) out.push('x-forwarded-proto', info.scheme);
+  } else if (ctx.secure) {
+    // TLS terminated here (an inbound TLS chain): what the client used is known only here.
+    removeHeader(out, 'x-forwarded-proto');
+    out.push('x-forwarded-proto', 'https');
   }
   applyMutation(out, d.action.requestHeaders);
   applyMutation(out, d.target.requestHeaders);

@@ -142,7 +142,11 @@ function onSessionClose(this: SessionWithListener): void {
   this[kListener]?.removed(this);
 }
 
-function requestInfo(headers: IncomingHttpHeaders, flat: readonly string[]): RequestInfo | undefined {
+/**
+ * `secure`: the connection's TLS was terminated here. The scheme is the connection's, not
+ * the client's `:scheme` (an h2c client cannot claim `https` and skip `require_tls`).
+ */
+function requestInfo(headers: IncomingHttpHeaders, flat: readonly string[], secure: boolean): RequestInfo | undefined {
   const target = headers[':path'];
   if (typeof target !== 'string' || !target.startsWith('/')) return undefined;
   const q = target.indexOf('?');
@@ -152,7 +156,7 @@ function requestInfo(headers: IncomingHttpHeaders, flat: readonly string[]): Req
     path: q < 0 ? target : target.slice(0, q),
     query: q < 0 ? '' : target.slice(q + 1),
     authority: String(authority).toLowerCase(),
-    scheme: String(headers[':scheme'] ?? 'http'),
+    scheme: secure ? 'https' : 'http',
     headers: flat,
   };
 }
@@ -165,7 +169,7 @@ function onStream(this: ServerWithListener, stream: ServerHttp2Stream, headers: 
   const ex = new H2Exchange(ctx, stream, method, grpc, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0);
   attachDownstream(ex);
   const flat = flatFromRaw(raw);
-  const info = requestInfo(headers, flat);
+  const info = requestInfo(headers, flat, ctx.secure);
   if (info === undefined || method === 'CONNECT') {
     // CONNECT (and extended CONNECT for WebSockets over HTTP/2) come with tunnelling.
     localReply(ex, 501, NO_FLAGS);

@@ -46,7 +46,7 @@ function openTry(ex: H2Exchange): void {
   ex.h1Res = null;
   ex.h1Framer = null;
   ex.h1Decoder = null;
-  attach(ex, ex.ctx.config.upstream.pool(ex.address, ex.port), ex.connectTimeoutMs);
+  attach(ex, ex.ctx.config.upstream.pool(ex.address, ex.port, (ex.decision as ForwardDecision).cluster.tls), ex.connectTimeoutMs);
   if (ex.bodyless) return;
   const replay = ex.replay;
   if (replay !== null) for (const chunk of replay) H1_LEG.write(ex, chunk);
@@ -182,7 +182,7 @@ function onTimeout(this: PooledSocket): void {
   if (ex === null || ex.h1 !== up) return;
   ex.h1 = null;
   up.owner = null;
-  failed(ex, up.connected ? 'UC' : 'UF');
+  failed(ex, up.connected ? 'UC' : 'UF', up.failure);
 }
 
 function onClose(this: PooledSocket): void {
@@ -198,7 +198,7 @@ function onClose(this: PooledSocket): void {
       attach(ex, up.pool, ex.connectTimeoutMs);
       return;
     }
-    failed(ex, up.connected ? 'UC' : 'UF');
+    failed(ex, up.connected ? 'UC' : 'UF', up.failure);
     return;
   }
   // The body ended with the connection, as its framing said; otherwise it was cut off.
@@ -207,10 +207,10 @@ function onClose(this: PooledSocket): void {
 }
 
 /** The try's connection failed: another try or a local 503 before the response started, a stream reset after. */
-function failed(ex: H2Exchange, flag: string): void {
+function failed(ex: H2Exchange, flag: string, transportFailure: string | null): void {
   if (ex.complete) return;
   if (ex.responded) resetDown(ex, flag);
-  else tryFailed(ex, flag === 'UF' ? CONNECT_FAILURE : ex.h1ReqDone ? RESET_SENT : RESET_UNSENT, flag);
+  else tryFailed(ex, flag === 'UF' ? CONNECT_FAILURE : ex.h1ReqDone ? RESET_SENT : RESET_UNSENT, flag, transportFailure);
 }
 
 function onData(this: PooledSocket, chunk: Buffer): void {

@@ -48,6 +48,8 @@ export abstract class TryingExchange implements Attempts, BreakerSlots, H2Waiter
   readonly tried: string[] = [];
   /** Where the current (or next) try goes. */
   address = '';
+  /** Why the last try's connection failed its TLS handshake (`TLS_error:...`), for the 503 body; null otherwise. */
+  transportFailure: string | null = null;
   port = 0;
   /** Request body received so far, kept while it is small and no response has started; null once given up (no retry then). */
   replay: Buffer[] | null = null;
@@ -208,8 +210,12 @@ export function responseArrived(x: TryingExchange, status: number, grpcStatus: n
   return false;
 }
 
-/** The current try ended without a response (already dropped by the caller): another try, or the failure answer. */
-export function tryFailed(x: TryingExchange, outcome: TryOutcome, flag: string): void {
+/**
+ * The current try ended without a response (already dropped by the caller): another try,
+ * or the failure answer; `transportFailure` is its connection's TLS failure, if any.
+ */
+export function tryFailed(x: TryingExchange, outcome: TryOutcome, flag: string, transportFailure: string | null = null): void {
+  x.transportFailure = transportFailure;
   report(x, outcome.kind === 'connect-failure' ? 'connect-failure' : 'reset');
   retryOrFail(x, outcome, flag);
 }

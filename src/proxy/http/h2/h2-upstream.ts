@@ -23,7 +23,7 @@ type UpStream = WithExchange<ClientHttp2Stream>;
 
 /** Prepares `ex` for tries over HTTP/2 (request headers `flat`, already rewritten); `sendTry` opens each. */
 export function forwardToH2(ex: H2Exchange, d: ForwardDecision, flat: readonly string[]): void {
-  ex.upHeaders = h2Object(flat, { ':method': ex.method, ':scheme': 'http', ':authority': d.authority, ':path': d.path });
+  ex.upHeaders = h2Object(flat, { ':method': ex.method, ':scheme': d.cluster.tls === null ? 'http' : 'https', ':authority': d.authority, ':path': d.path });
   ex.leg = H2_LEG;
   if (!ex.bodyless) ex.down.on('trailers', onDownTrailers);
 }
@@ -59,7 +59,7 @@ function onDownTrailers(this: WithExchange<ServerHttp2Stream>, trailers: Incomin
 
 /** One try: a stream on the endpoint's pool, then the body kept so far (a retry) and the rest as it comes. */
 function openStream(ex: H2Exchange): void {
-  const pool = ex.ctx.config.upstream.h2(ex.address, ex.port);
+  const pool = ex.ctx.config.upstream.h2(ex.address, ex.port, (ex.decision as ForwardDecision).cluster.tls);
   const headers = ex.upHeaders as OutgoingHttpHeaders;
   const r = openTryStream(ex, pool, headers, { endStream: ex.bodyless, waitForTrailers: !ex.bodyless });
   if (r === null) return; // waits for a connection (or answered 503 UO)
@@ -139,5 +139,5 @@ function onUpClose(this: UpStream): void {
     return;
   }
   const outcome = this.rstCode === constants.NGHTTP2_REFUSED_STREAM ? REFUSED_STREAM : flag === 'UF' ? CONNECT_FAILURE : this.writableEnded ? RESET_SENT : RESET_UNSENT;
-  tryFailed(ex, outcome, flag);
+  tryFailed(ex, outcome, flag, connection?.failure ?? null);
 }
