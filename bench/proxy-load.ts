@@ -62,8 +62,11 @@ async function runTool(name: string, cmd: string, args: readonly string[], timeo
   return proc.stdout;
 }
 
-function wrkArgs(port: number, host: string, connections: number, seconds: number): string[] {
-  return ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', `Host: ${host}`, `http://127.0.0.1:${port}/`];
+/** `https` runs the load over TLS (wrk and h2load do not verify the certificate; h2load negotiates h2 by ALPN). */
+export type Scheme = 'http' | 'https';
+
+function wrkArgs(port: number, host: string, connections: number, seconds: number, scheme: Scheme): string[] {
+  return ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-H', `Host: ${host}`, `${scheme}://127.0.0.1:${port}/`];
 }
 
 type WrkOutput = Pick<WrkResult, 'connections' | 'requests' | 'rps' | 'p50Ms' | 'p99Ms' | 'non2xx' | 'socketErrors'>;
@@ -120,15 +123,15 @@ function disturbance(a: Accounts, b: Accounts, wrkUs: number): Pick<WrkResult, '
  * CPU time and peak RSS read around the measured run (`proxy` undefined: direct), and
  * what else used the cores meanwhile.
  */
-export async function wrk(port: number, host: string, connections: number, proxy: Proc | undefined, upstream: Proc): Promise<WrkResult> {
-  await runTool('wrk warm-up', 'wrk', wrkArgs(port, host, connections, WARMUP_S), (WARMUP_S + 15) * 1000);
+export async function wrk(port: number, host: string, connections: number, proxy: Proc | undefined, upstream: Proc, scheme: Scheme = 'http'): Promise<WrkResult> {
+  await runTool('wrk warm-up', 'wrk', wrkArgs(port, host, connections, WARMUP_S, scheme), (WARMUP_S + 15) * 1000);
   const sampler = proxy === undefined ? undefined : new RssSampler(proxy);
   const cpuBefore = proxy === undefined ? NO_CPU_TIME : cpuTime(proxy.tree());
   const before = accounts(proxy, upstream);
   // wrk's own CPU time, read every 100 ms while it runs (its /proc entry goes when it exits).
   let wrkCpu = NO_CPU_TIME;
   let wrkTimer: NodeJS.Timeout | undefined;
-  const out = await runTool('wrk', 'wrk', wrkArgs(port, host, connections, DURATION_S), (DURATION_S + 15) * 1000, (p) => {
+  const out = await runTool('wrk', 'wrk', wrkArgs(port, host, connections, DURATION_S, scheme), (DURATION_S + 15) * 1000, (p) => {
     wrkTimer = setInterval(() => {
       const t = cpuTime([p.pid]);
       if (busyUs(t) >= busyUs(wrkCpu)) wrkCpu = t;
@@ -169,10 +172,10 @@ function parseH2load(out: string): H2Result {
   };
 }
 
-function h2Args(port: number, authority: string | undefined, requests: number, connections: number, streams: number): string[] {
+function h2Args(port: number, authority: string | undefined, requests: number, connections: number, streams: number, scheme: Scheme = 'http'): string[] {
   const args = [`-c${connections}`, `-m${streams}`, `-n${requests}`];
   if (authority !== undefined) args.push('-H', `:authority: ${authority}`);
-  return [...args, `http://127.0.0.1:${port}/`];
+  return [...args, `${scheme}://127.0.0.1:${port}/`];
 }
 
 /** Whether the port answers h2c (prior knowledge) with 200s: 10 requests, one connection. */
@@ -182,9 +185,9 @@ export async function speaksH2c(port: number, authority: string | undefined): Pr
 }
 
 /** h2load -c10 -m10 -n50000 after a 5,000-request warm-up. */
-export async function h2load(port: number, authority: string | undefined): Promise<H2Result> {
-  await runTool('h2load warm-up', 'h2load', h2Args(port, authority, H2_REQUESTS / 10, H2_CONNECTIONS, H2_STREAMS), 60_000);
-  return parseH2load(await runTool('h2load', 'h2load', h2Args(port, authority, H2_REQUESTS, H2_CONNECTIONS, H2_STREAMS), 120_000));
+export async function h2load(port: number, authority: string | undefined, scheme: Scheme = 'http'): Promise<H2Result> {
+  await runTool('h2load warm-up', 'h2load', h2Args(port, authority, H2_REQUESTS / 10, H2_CONNECTIONS, H2_STREAMS, scheme), 60_000);
+  return parseH2load(await runTool('h2load', 'h2load', h2Args(port, authority, H2_REQUESTS, H2_CONNECTIONS, H2_STREAMS, scheme), 120_000));
 }
 
 export const STORM_CLIENTS = { h2load: 'h2load', node: 'node' } as const;

@@ -5,7 +5,8 @@
  * under test — the Trellis sidecar (configured by an in-process control plane), nginx
  * (one worker, upstream keepalive) and HAProxy (one thread) — pinned to the proxy core.
  */
-import { request } from 'node:http';
+import { type IncomingMessage, request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,25 +40,27 @@ export interface GetResult {
   readonly body: string;
 }
 
-/** One request on a new connection; for readiness probes, not for load. */
-export function httpGet(port: number, host: string, target = '/'): Promise<GetResult> {
+/** One request on a new connection; for readiness probes, not for load. `tls`: HTTPS, the certificate not verified. */
+export function httpGet(port: number, host: string, target = '/', tls = false): Promise<GetResult> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: target, headers: { host }, agent: false, timeout: 2_000 }, (res) => {
+    const options = { host: '127.0.0.1', port, path: target, headers: { host }, agent: false, timeout: 2_000 };
+    const onResponse = (res: IncomingMessage): void => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (s: string) => (body += s));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       res.on('error', reject);
-    });
+    };
+    const req = tls ? httpsRequest({ ...options, rejectUnauthorized: false, servername: host.replace(/:\d+$/, '') }, onResponse) : request(options, onResponse);
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();
   });
 }
 
-async function ready(proc: Proc, name: string, port: number, host: string): Promise<void> {
+async function ready(proc: Proc, name: string, port: number, host: string, tls = false): Promise<void> {
   await waitUntil(proc, name, async () => {
-    const r = await httpGet(port, host);
+    const r = await httpGet(port, host, '/', tls);
     return r.status === 200 && r.body === 'ok';
   });
 }
@@ -136,6 +139,39 @@ export async function startNginxProxy(dir: string, upstreamPort: number): Promis
   return { name: 'nginx', proc, port, host: AUTHORITY, h2cPort };
 }
 
+/** A certificate and key on disk (PEM). */
+export interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** nginx terminating TLS: one worker on the proxy core, HTTPS/1.1 and h2 on one port (ALPN), upstream keep-alive in plain HTTP/1.1. */
+export async function startNginxTlsProxy(dir: string, upstreamPort: number, tls: TlsFiles): Promise<Server> {
+  const port = await freePort();
+  const proc = startNginx('nginx-tls', dir, `${nginxPreamble(dir, 'nginx-tls')}
+  upstream up {
+    server 127.0.0.1:${upstreamPort};
+    keepalive ${UPSTREAM_KEEPALIVE};
+    keepalive_requests ${REQUESTS_PER_CONNECTION};
+  }
+  server {
+    listen 127.0.0.1:${port} ssl http2;
+    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    http2_max_requests ${REQUESTS_PER_CONNECTION};
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`, CORES.proxy);
+  await ready(proc, 'nginx TLS proxy', port, GATEWAY_HOST, true);
+  return { name: 'nginx', proc, port, host: GATEWAY_HOST };
+}
+
 /** HAProxy as a proxy: one thread on the proxy core, HTTP mode with server-side keep-alive. */
 export async function startHaproxy(dir: string, upstreamPort: number): Promise<Server> {
   const port = await freePort();
@@ -175,6 +211,36 @@ spec: {address: 127.0.0.1, ports: {http: ${upstreamPort}}, labels: {app: upstrea
 `;
 }
 
+/**
+ * The host the gateway's VirtualService routes (and the certificate's DNS name). The
+ * Gateway server itself takes any server name: wrk sends the URL's address (127.0.0.1) as
+ * SNI, and a server limited to this host would match no filter chain (Envoy closes such a
+ * connection, and so does Trellis).
+ */
+export const GATEWAY_HOST = 'bench.example.com';
+
+function gatewayYaml(port: number, tls: TlsFiles): string {
+  return `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: bench-gateway, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: ${port}, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: SIMPLE, serverCertificate: ${tls.cert}, privateKey: ${tls.key}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bench, namespace: default}
+spec:
+  hosts: [${GATEWAY_HOST}]
+  gateways: [bench-gateway]
+  http:
+  - route: [{destination: {host: ${SERVICE_HOST}, port: {number: ${SERVICE_PORT}}}}]
+`;
+}
+
 export interface TrellisServer extends Server {
   readonly controlPlane: ControlPlane;
   readonly adminPort: number;
@@ -200,27 +266,56 @@ export interface TrellisOptions {
  * build's, to compare two in one run).
  */
 export async function startTrellis(dir: string, upstreamPort: number, nodeArgs: readonly string[], options: TrellisOptions = {}): Promise<TrellisServer> {
+  const port = await freePort();
+  const t = await startTrellisProxy(dir, meshYaml(upstreamPort), nodeArgs, options, {
+    name: 'trellis-sidecar', port, host: AUTHORITY, tls: false,
+    args: ['--type', 'sidecar', '--labels', 'app=bench,version=v1', '--outbound-port', String(port)],
+  });
+  const abs = await httpGet(port, AUTHORITY, `http://${AUTHORITY}/`).catch(() => ({ status: 0, body: '' }));
+  return { ...t, absoluteFormOk: abs.status === 200 && abs.body === 'ok' };
+}
+
+/**
+ * The Trellis gateway (`trellis proxy --type router`) terminating TLS: a Gateway with one
+ * HTTPS server (SIMPLE, the given certificate) and a VirtualService to the upstream, the
+ * way an Istio ingress gateway is configured; ready once an HTTPS request is routed.
+ */
+export async function startTrellisGateway(dir: string, upstreamPort: number, tls: TlsFiles, nodeArgs: readonly string[], options: TrellisOptions = {}): Promise<TrellisServer> {
+  const port = await freePort();
+  return startTrellisProxy(dir, `${meshYaml(upstreamPort)}---\n${gatewayYaml(port, tls)}`, nodeArgs, options, {
+    name: 'trellis-gateway', port, host: GATEWAY_HOST, tls: true,
+    args: ['--type', 'router', '--labels', 'istio=ingressgateway'],
+  });
+}
+
+interface ProxyRole {
+  readonly name: string;
+  readonly port: number;
+  readonly host: string;
+  readonly tls: boolean;
+  readonly args: readonly string[];
+}
+
+async function startTrellisProxy(dir: string, yaml: string, nodeArgs: readonly string[], options: TrellisOptions, role: ProxyRole): Promise<TrellisServer> {
   const bin = options.bin ?? fileURLToPath(new URL('../src/cli/bin.js', import.meta.url));
   const configDir = join(dir, 'mesh');
   mkdirSync(configDir, { recursive: true });
-  writeFileSync(join(configDir, 'mesh.yaml'), meshYaml(upstreamPort));
+  writeFileSync(join(configDir, 'mesh.yaml'), yaml);
   const controlPlane = new ControlPlane({ configDir, xdsPort: 0, adminPort: 0, log: new Logger({ level: 'warn' }) });
   await controlPlane.start();
-  const [port, statsPort] = [await freePort(), await freePort()];
-  const proc = start('trellis-sidecar', process.execPath, [
-    ...nodeArgs, bin, 'proxy', '--xds', `127.0.0.1:${controlPlane.xdsPort}`, '--type', 'sidecar', '--id', 'bench',
-    '--labels', 'app=bench,version=v1', '--outbound-port', String(port), '--admin-port', '0', '--stats-port', String(statsPort),
-    '--log-level', options.logLevel ?? 'warn',
+  const statsPort = await freePort();
+  const proc = start(role.name, process.execPath, [
+    ...nodeArgs, bin, 'proxy', '--xds', `127.0.0.1:${controlPlane.xdsPort}`, '--id', 'bench', ...role.args,
+    '--admin-port', '0', '--stats-port', String(statsPort), '--log-level', options.logLevel ?? 'warn',
   ], { core: CORES.proxy, env: { ...process.env, ...options.env } });
   try {
-    await ready(proc, 'trellis sidecar', port, AUTHORITY);
+    await ready(proc, role.name.replace('-', ' '), role.port, role.host, role.tls);
   } catch (err) {
     await controlPlane.close();
     throw err;
   }
   const adminPort = Number(/admin on http:\/\/[^:]+:(\d+)/.exec(proc.stdout)?.[1] ?? 0);
-  const abs = await httpGet(port, AUTHORITY, `http://${AUTHORITY}/`).catch(() => ({ status: 0, body: '' }));
-  return { name: 'Trellis', proc, port, host: AUTHORITY, controlPlane, adminPort, statsPort, absoluteFormOk: abs.status === 200 && abs.body === 'ok' };
+  return { name: 'Trellis', proc, port: role.port, host: role.host, controlPlane, adminPort, statsPort, absoluteFormOk: false };
 }
 
 /** Requests the sidecar counted in `istio_requests_total`, by response code (proves metrics are on). */
