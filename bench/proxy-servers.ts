@@ -110,28 +110,34 @@ export async function startUpstream(dir: string, nginx: boolean): Promise<Server
   return { name: proc.name, proc, port, host: `127.0.0.1:${port}` };
 }
 
-/** nginx as a proxy: one worker on the proxy core, upstream keep-alive; an h2c listener too. */
-export async function startNginxProxy(dir: string, upstreamPort: number): Promise<Server> {
-  const [port, h2cPort] = [await freePort(), await freePort()];
-  const location = `location / {
-      proxy_pass http://up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }`;
-  const proc = startNginx('nginx-proxy', dir, `${nginxPreamble(dir, 'nginx-proxy')}
+/** The upstream block of nginx as a proxy: the upstream with keep-alive connections. */
+function nginxUpstream(upstreamPort: number): string {
+  return `
   upstream up {
     server 127.0.0.1:${upstreamPort};
     keepalive ${UPSTREAM_KEEPALIVE};
     keepalive_requests ${REQUESTS_PER_CONNECTION};
-  }
+  }`;
+}
+
+const PROXY_LOCATION = `location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }`;
+
+/** nginx as a proxy: one worker on the proxy core, upstream keep-alive; an h2c listener too. */
+export async function startNginxProxy(dir: string, upstreamPort: number): Promise<Server> {
+  const [port, h2cPort] = [await freePort(), await freePort()];
+  const proc = startNginx('nginx-proxy', dir, `${nginxPreamble(dir, 'nginx-proxy')}${nginxUpstream(upstreamPort)}
   server {
     listen 127.0.0.1:${port};
-    ${location}
+    ${PROXY_LOCATION}
   }
   server {
     listen 127.0.0.1:${h2cPort} http2;
     http2_max_requests ${REQUESTS_PER_CONNECTION};
-    ${location}
+    ${PROXY_LOCATION}
   }
 }
 `, CORES.proxy);
@@ -148,23 +154,14 @@ export interface TlsFiles {
 /** nginx terminating TLS: one worker on the proxy core, HTTPS/1.1 and h2 on one port (ALPN), upstream keep-alive in plain HTTP/1.1. */
 export async function startNginxTlsProxy(dir: string, upstreamPort: number, tls: TlsFiles): Promise<Server> {
   const port = await freePort();
-  const proc = startNginx('nginx-tls', dir, `${nginxPreamble(dir, 'nginx-tls')}
-  upstream up {
-    server 127.0.0.1:${upstreamPort};
-    keepalive ${UPSTREAM_KEEPALIVE};
-    keepalive_requests ${REQUESTS_PER_CONNECTION};
-  }
+  const proc = startNginx('nginx-tls', dir, `${nginxPreamble(dir, 'nginx-tls')}${nginxUpstream(upstreamPort)}
   server {
     listen 127.0.0.1:${port} ssl http2;
     ssl_certificate ${tls.cert};
     ssl_certificate_key ${tls.key};
     ssl_protocols TLSv1.2 TLSv1.3;
     http2_max_requests ${REQUESTS_PER_CONNECTION};
-    location / {
-      proxy_pass http://up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
+    ${PROXY_LOCATION}
   }
 }
 `, CORES.proxy);

@@ -23,7 +23,7 @@ import { TestCa, writePair } from '../tls-certs.js';
 import { Echo, type EchoClient, type EchoReply, startBackend } from './echo.js';
 import { startFaultyGrpc } from './faulty-h2-backends.js';
 import { freePort, send, startHttpBackend } from './http-backends.js';
-import { Mesh } from './mesh.js';
+import { Mesh, type ServiceSpec, servicesYaml } from './mesh.js';
 
 const log = new Logger({ level: 'warn' });
 const SHOP = 'shop.example.com';
@@ -89,25 +89,21 @@ function yaml(p: {
   httpsPort: number; mtlsPort: number; httpPort: number; web: number; grpcOk: number; grpcBad: number;
   secure: number; secureGrpc: number; external: number; files: Record<string, { cert: string; key: string }>; caFile: string;
 }): string {
-  const svc = (name: string, portName: string, port: number, backendPort: number): string => `apiVersion: v1
-kind: Service
-metadata: {name: ${name}}
-spec: {selector: {app: ${name}}, ports: [{name: ${portName}, port: ${port}}]}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: ${name}}
-spec: {address: 127.0.0.1, ports: {${portName}: ${backendPort}}, labels: {app: ${name}}}
----
-`;
-  const dr = (name: string, tls: string): string => `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ${name}}
-spec: {host: ${name}, trafficPolicy: {tls: ${tls}}}
----
-`;
   const f = p.files;
-  return `${svc('web', 'http', 8080, p.web)}${svc('grpc-ok', 'grpc', 9090, p.grpcOk)}${svc('grpc-bad', 'grpc', 9090, p.grpcBad)}${svc('secure', 'http', 8080, p.secure)}${svc('secure-mutual', 'http', 8080, p.secure)}${svc('secure-wrong-san', 'http', 8080, p.secure)}${svc('secure-untrusted', 'http', 8080, p.secure)}${svc('secure-insecure', 'http', 8080, p.secure)}${svc('secure-grpc', 'grpc', 9443, p.secureGrpc)}${dr('secure', `{mode: SIMPLE, caCertificates: ${p.caFile}, subjectAltNames: [secure.default.svc.cluster.local]}`)}${dr('secure-mutual', `{mode: MUTUAL, caCertificates: ${p.caFile}, clientCertificate: ${f.client?.cert}, privateKey: ${f.client?.key}}`)}${dr('secure-wrong-san', `{mode: SIMPLE, caCertificates: ${p.caFile}, subjectAltNames: [someone-else.example.com]}`)}${dr('secure-untrusted', `{mode: SIMPLE, caCertificates: ${f.otherCa?.cert}}`)}${dr('secure-insecure', '{mode: SIMPLE, insecureSkipVerify: true}')}${dr('secure-grpc', `{mode: SIMPLE, caCertificates: ${p.caFile}, sni: grpc.secure.example}`)}apiVersion: networking.istio.io/v1
+  const http = (name: string, backend: number, tls?: string): ServiceSpec => ({ name, portName: 'http', port: 8080, endpoints: [backend], ...(tls === undefined ? {} : { policy: `{tls: ${tls}}` }) });
+  const services = servicesYaml([
+    http('web', p.web),
+    { name: 'grpc-ok', portName: 'grpc', port: 9090, endpoints: [p.grpcOk] },
+    { name: 'grpc-bad', portName: 'grpc', port: 9090, endpoints: [p.grpcBad] },
+    http('secure', p.secure, `{mode: SIMPLE, caCertificates: ${p.caFile}, subjectAltNames: [secure.default.svc.cluster.local]}`),
+    http('secure-mutual', p.secure, `{mode: MUTUAL, caCertificates: ${p.caFile}, clientCertificate: ${f.client?.cert}, privateKey: ${f.client?.key}}`),
+    http('secure-wrong-san', p.secure, `{mode: SIMPLE, caCertificates: ${p.caFile}, subjectAltNames: [someone-else.example.com]}`),
+    http('secure-untrusted', p.secure, `{mode: SIMPLE, caCertificates: ${f.otherCa?.cert}}`),
+    http('secure-insecure', p.secure, '{mode: SIMPLE, insecureSkipVerify: true}'),
+    { name: 'secure-grpc', portName: 'grpc', port: 9443, endpoints: [p.secureGrpc], policy: `{tls: {mode: SIMPLE, caCertificates: ${p.caFile}, sni: grpc.secure.example}}` },
+  ]);
+  return `${services}---
+apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: external-api}
 spec:
