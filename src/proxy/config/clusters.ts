@@ -157,7 +157,15 @@ export class UpstreamState {
 
   /** The HTTP/2 connections to an endpoint; TLS ones with `tls`. */
   h2(address: string, port: number, tls: UpstreamTls | null = null): H2EndpointPool {
-    const id = poolKey(`${address}:${port}`, tls);
+    return this.#h2Pool(poolKey(`${address}:${port}`, tls), address, port, tls);
+  }
+
+  /** `h2(e.address, e.port, tls)` by the endpoint's id, as `poolOf`: no key built per request for a plaintext cluster. */
+  h2Of(e: Endpoint, tls: UpstreamTls | null = null): H2EndpointPool {
+    return this.#h2Pool(tls === null ? e.id : poolKey(e.id, tls), e.address, e.port, tls);
+  }
+
+  #h2Pool(id: string, address: string, port: number, tls: UpstreamTls | null): H2EndpointPool {
     let p = this.#h2.get(id);
     if (p === undefined) {
       p = new H2EndpointPool(address, port, undefined, tls);

@@ -173,7 +173,9 @@ export class H1ToH2 extends TryingExchange {
   }
 
   openTry(): void {
-    const r = openTryStream(this, this.upstream.h2(this.address, this.port, (this.decision as ForwardDecision).cluster.tls), this.headers, { endStream: this.requestBodyless });
+    const tls = (this.decision as ForwardDecision).cluster.tls;
+    const pool = this.endpoint === null ? this.upstream.h2(this.address, this.port, tls) : this.upstream.h2Of(this.endpoint, tls);
+    const r = openTryStream(this, pool, this.headers, { endStream: this.requestBodyless });
     if (r === null) return; // waits for a connection (or answered 503 UO)
     const s = r.stream as Stream;
     s[kBridge] = this;

@@ -46,7 +46,9 @@ function openTry(ex: H2Exchange): void {
   ex.h1Res = null;
   ex.h1Framer = null;
   ex.h1Decoder = null;
-  attach(ex, ex.ctx.config.upstream.pool(ex.address, ex.port, (ex.decision as ForwardDecision).cluster.tls), ex.connectTimeoutMs);
+  const upstream = ex.ctx.config.upstream;
+  const tls = (ex.decision as ForwardDecision).cluster.tls;
+  attach(ex, ex.endpoint === null ? upstream.pool(ex.address, ex.port, tls) : upstream.poolOf(ex.endpoint, tls), ex.connectTimeoutMs);
   if (ex.bodyless) return;
   const replay = ex.replay;
   if (replay !== null) for (const chunk of replay) H1_LEG.write(ex, chunk);

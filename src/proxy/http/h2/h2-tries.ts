@@ -46,7 +46,8 @@ export abstract class TryingExchange implements Attempts, BreakerSlots, H2Waiter
   retry: RetryPolicy | null = null;
   tries = 0;
   readonly tried: string[] = [];
-  /** Where the current (or next) try goes. */
+  /** Where the current (or next) try goes: the endpoint when the cluster picked one (its pools are found by its id), and its address. */
+  endpoint: Endpoint | null = null;
   address = '';
   /** Why the last try's connection failed its TLS handshake (`TLS_error:...`), for the 503 body; null otherwise. */
   transportFailure: string | null = null;
@@ -106,6 +107,7 @@ export abstract class TryingExchange implements Attempts, BreakerSlots, H2Waiter
  */
 export function beginTries(x: TryingExchange, d: ForwardDecision, timeoutMs: number): boolean {
   x.decision = d;
+  x.endpoint = d.endpoint ?? null;
   x.address = d.address;
   x.port = d.port;
   if (d.endpoint !== undefined) x.tried.push(d.endpoint.id);
@@ -241,6 +243,7 @@ function tryAgain(x: TryingExchange, outcome: TryOutcome): boolean {
   if (next === undefined) return false;
   clearTryTimer(x);
   x.moveTo(next);
+  x.endpoint = next;
   x.address = next.address;
   x.port = next.port;
   x.tried.push(next.id);

@@ -59,7 +59,9 @@ function onDownTrailers(this: WithExchange<ServerHttp2Stream>, trailers: Incomin
 
 /** One try: a stream on the endpoint's pool, then the body kept so far (a retry) and the rest as it comes. */
 function openStream(ex: H2Exchange): void {
-  const pool = ex.ctx.config.upstream.h2(ex.address, ex.port, (ex.decision as ForwardDecision).cluster.tls);
+  const upstream = ex.ctx.config.upstream;
+  const tls = (ex.decision as ForwardDecision).cluster.tls;
+  const pool = ex.endpoint === null ? upstream.h2(ex.address, ex.port, tls) : upstream.h2Of(ex.endpoint, tls);
   const headers = ex.upHeaders as OutgoingHttpHeaders;
   const r = openTryStream(ex, pool, headers, { endStream: ex.bodyless, waitForTrailers: !ex.bodyless });
   if (r === null) return; // waits for a connection (or answered 503 UO)
