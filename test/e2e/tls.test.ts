@@ -11,10 +11,10 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpsRequest, createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { connect as h2connect, constants as h2 } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as netConnect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { Logger } from '../../src/core/log.js';
@@ -166,6 +166,35 @@ spec:
 `;
 }
 
+/** The first bytes a TLS client sends (its ClientHello record), for `servername`, captured by a plain TCP server. */
+async function clientHello(servername: string): Promise<Buffer> {
+  const server = createNetServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const got = new Promise<Buffer>((resolve) => server.once('connection', (s) => s.once('data', (b: Buffer) => {
+    resolve(b);
+    s.destroy();
+  })));
+  const client = tlsConnect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, servername, ALPNProtocols: ['h2', 'http/1.1'] });
+  client.on('error', () => undefined);
+  const hello = await got;
+  client.destroy();
+  server.close();
+  return hello;
+}
+
+/** Sends `bytes` to 127.0.0.1:`port`, reads whatever comes back, and resolves when the connection closes (or after 2 s). */
+function throwAt(port: number, bytes: Buffer): Promise<void> {
+  return new Promise((resolve) => {
+    const s = netConnect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    s.resume();
+    s.on('close', () => resolve());
+    s.setTimeout(2_000, () => s.destroy());
+    s.end(bytes);
+  });
+}
+
 function grpcCall(client: EchoClient, headers: Record<string, string> = {}): Promise<{ err: grpc.ServiceError | null; reply: EchoReply | undefined }> {
   const md = new grpc.Metadata();
   for (const [k, v] of Object.entries(headers)) md.set(k, v);
@@ -280,6 +309,30 @@ describe('TLS from Istio YAML: gateway termination and sidecar origination', { t
     const r = await send(ports.httpPort, '/cart?item=3', { host: `${SHOP}:${ports.httpPort}` }, 'GET', undefined, false);
     assert.equal(r.status, 301);
     assert.equal(r.headers.location, `https://${SHOP}/cart?item=3`);
+  });
+
+  it('survives random bytes and mangled ClientHellos at its TLS listeners, and keeps serving', async () => {
+    let seed = 7;
+    const random = (): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) / 4294967296;
+    };
+    const hello = await clientHello(SHOP);
+    const inputs = (): Buffer => {
+      const kind = random();
+      if (kind < 0.3) return Buffer.from(Array.from({ length: 1 + Math.floor(random() * 600) }, () => Math.floor(random() * 256)));
+      const b = Buffer.from(hello);
+      if (kind < 0.6) return b.subarray(0, 1 + Math.floor(random() * b.length)); // truncated hello
+      // The record header kept (so the listener takes it for TLS), bytes of the handshake flipped.
+      for (let i = 0, n = 1 + Math.floor(random() * 12); i < n; i++) b[5 + Math.floor(random() * (b.length - 5))] = Math.floor(random() * 256);
+      return b;
+    };
+    for (let round = 0; round < 60; round++) await Promise.all([ports.httpsPort, ports.mtlsPort, ports.httpsPort, ports.mtlsPort].map((p) => throwAt(p, inputs())));
+    const after = await httpsGet(ports.httpsPort, SHOP, '/after-fuzz', ca.cert);
+    assert.equal(after.status, 200, after.body);
+    assert.equal((await httpsGet(ports.mtlsPort, SHOP, '/after-fuzz', ca.cert, clientPair)).status, 200);
   });
 
   it('originates TLS from the sidecar: SNI from the service name, CA and SAN verified', async () => {
