@@ -9,6 +9,7 @@ import type { Logger } from '../core/log.js';
 import { spiffeUri } from '../core/spiffe.js';
 import { TYPE_URLS } from '../xds/type-urls.js';
 import { RuntimeConfig, type RuntimeSnapshot } from './config/runtime.js';
+import { certsDump } from './tls/certs-dump.js';
 import { ListenerDispatch } from './dispatch.js';
 import type { ListenContext, ListenerMode, ProxyIdentity } from './http/h1-proxy.js';
 import { peerHeaders } from './telemetry/peer.js';
@@ -330,6 +331,8 @@ export class Proxy {
       const upstream = this.config.upstream;
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end(clustersText(this.config.current.clusters, (id) => upstream.state(id)));
+    } else if (path === '/certs') {
+      json(200, certsDump(this.config.tlsContexts));
     } else if (path === '/stats') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end(this.metrics.render() + resilienceStats(this.config.current.clusters));

@@ -22,7 +22,8 @@ import type { OutlierDetector } from '../resilience/outlier-detection.js';
 import { outlierProblem, outlierSettingsOf } from '../resilience/outlier-settings.js';
 import { type RetryBudget, retryBudgetSettings } from '../resilience/retry-budget.js';
 import { LiveCluster } from './live-cluster.js';
-import { upstreamTlsOf, type UpstreamTls } from '../tls/tls-context.js';
+import type { UpstreamTls } from '../tls/tls-context.js';
+import { upstreamTlsOf } from '../tls/cluster-tls.js';
 import { type PoolSettings, poolSettingsOf } from './pool-settings.js';
 
 export const CLUSTER_KINDS = { eds: 'eds', static: 'static', dns: 'dns', originalDst: 'original-dst' } as const;

@@ -4,6 +4,10 @@
  * reads one consistent `current` (STYLE 14). Resources are compiled while they are being
  * validated, so a resource that cannot be compiled is NACKed and the previous one keeps
  * serving; compiled forms are cached by the decoded object.
+ *
+ * Certificate files of the live TLS contexts are watched (tls/rotation.ts): a listener
+ * chain's context swaps its certificate in place; a cluster whose material rotated is
+ * rebuilt by publishing again from the same resources, as a configuration change would.
  */
 import type { Logger } from '../../core/log.js';
 import type { Cluster__Output } from '../../xds/generated/envoy/config/cluster/v3/Cluster.js';
@@ -15,6 +19,8 @@ import { RouteTable } from '../routing/route-table.js';
 import type { LoadBalancerRegistry } from '../upstream/lb/registry.js';
 import type { Clock } from '../resilience/clock.js';
 import { ResilienceRegistry } from '../resilience/cluster-resilience.js';
+import { CertificateRotation, TLS_OWNERS, type TlsTarget } from '../tls/rotation.js';
+import { clusterTlsOf, upstreamTlsOf } from '../tls/cluster-tls.js';
 import { activateCluster, buildCluster, clusterProblem, type ClusterRuntime, poolKey, UpstreamState } from './clusters.js';
 import { buildListener, type ListenerRuntime } from './listeners.js';
 
@@ -37,6 +43,8 @@ function errorMessage(err: unknown): string {
 export interface RuntimeOptions {
   readonly clock?: Clock;
   readonly random?: () => number;
+  /** Debounce of certificate file changes (tls/file-watch.ts). */
+  readonly certDebounceMs?: number;
 }
 
 export class RuntimeConfig {
@@ -48,12 +56,21 @@ export class RuntimeConfig {
   /** A cluster's runtime, reused while neither the cluster nor its endpoints changed. */
   readonly #clusters = new WeakMap<object, { cla: unknown; runtime: ClusterRuntime }>();
   readonly #subscribers = new Set<(s: RuntimeSnapshot) => void>();
+  readonly #rotation: CertificateRotation;
+  /** What the last update read, to publish again after a cluster's certificates rotated. */
+  #source: ConfigSource | undefined;
   #current: RuntimeSnapshot = { version: 0, listeners: new Map(), routes: new Map(), clusters: new Map() };
 
   constructor(lbs: LoadBalancerRegistry, log: Logger, options: RuntimeOptions = {}) {
     this.upstream = new UpstreamState(new ResilienceRegistry(options.clock, options.random));
     this.#lbs = lbs;
     this.#log = log;
+    this.#rotation = new CertificateRotation(log, (rotated) => this.#rotated(rotated), options.certDebounceMs);
+  }
+
+  /** The live TLS contexts (listener chains, clusters), for `/certs`. */
+  get tlsContexts(): readonly TlsTarget[] {
+    return this.#rotation.targets;
   }
 
   get current(): RuntimeSnapshot {
@@ -90,6 +107,7 @@ export class RuntimeConfig {
 
   /** Rebuilds from the accepted resources and publishes a new snapshot. */
   update(source: ConfigSource): void {
+    this.#source = source;
     const listeners = new Map<string, ListenerRuntime>();
     for (const [name, l] of source.resources(TYPE_URLS.LISTENER)) {
       const compiled = this.#listeners.get(l as object) ?? buildListener(l as Listener__Output);
@@ -106,7 +124,8 @@ export class RuntimeConfig {
       const edsName = c.eds_cluster_config?.service_name || c.name;
       const cla = assignments.get(edsName);
       const cached = this.#clusters.get(c);
-      const rt = cached !== undefined && cached.cla === cla ? cached.runtime : buildCluster(c, cla, this.#lbs, this.upstream);
+      // A cluster whose certificates rotated since its build is built again with them.
+      const rt = cached !== undefined && cached.cla === cla && cached.runtime.tls === upstreamTlsOf(c) ? cached.runtime : buildCluster(c, cla, this.#lbs, this.upstream);
       this.#clusters.set(c, { cla, runtime: rt });
       clusters.set(name, rt);
       for (const e of rt.endpoints) live.add(poolKey(e.id, rt.tls));
@@ -117,11 +136,34 @@ export class RuntimeConfig {
     this.upstream.resilience.retain(new Set([...clusters.values()].map((rt) => rt.name)));
     this.upstream.prune(live);
     this.#current = { version: this.#current.version + 1, listeners, routes, clusters };
+    this.#rotation.track(tlsTargets(listeners, source.resources(TYPE_URLS.CLUSTER) as ReadonlyMap<string, Cluster__Output>));
     this.#log.debug('configuration updated', { version: this.#current.version, listeners: listeners.size, routes: routes.size, clusters: clusters.size });
     for (const fn of [...this.#subscribers]) fn(this.#current);
   }
 
   close(): void {
+    this.#rotation.close();
     this.upstream.close();
   }
+
+  /** Listener chains took their new certificates in place; clusters need a new build. */
+  #rotated(rotated: readonly TlsTarget[]): void {
+    if (this.#source !== undefined && rotated.some((t) => t.owner === TLS_OWNERS.cluster)) this.update(this.#source);
+  }
+}
+
+/** The TLS contexts of `listeners` (per filter chain) and `clusters`. */
+function tlsTargets(listeners: ReadonlyMap<string, ListenerRuntime>, clusters: ReadonlyMap<string, Cluster__Output>): TlsTarget[] {
+  const out: TlsTarget[] = [];
+  for (const l of listeners.values()) {
+    l.chains.forEach((c, i) => {
+      if (c.action.tls !== null) out.push({ name: `listener ${l.name} chain ${c.action.name || `#${i}`}`, owner: TLS_OWNERS.listener, tls: c.action.tls });
+    });
+    if (l.defaultChain?.tls != null) out.push({ name: `listener ${l.name} chain ${l.defaultChain.name || 'default'}`, owner: TLS_OWNERS.listener, tls: l.defaultChain.tls });
+  }
+  for (const [name, c] of clusters) {
+    const tls = clusterTlsOf(c);
+    if (tls !== null) out.push({ name: `cluster ${name}`, owner: TLS_OWNERS.cluster, tls });
+  }
+  return out;
 }

@@ -4,8 +4,8 @@
  * `tls.Server` that never listens (`emit('connection')`); its 'secureConnection' gives
  * the TLS socket, which then goes where a plaintext one would (the HTTP sniff, or the TCP
  * proxy). A `tls.Server` builds its SecureContext from the chain's options once, when it
- * is made (one per chain context and destination-port view, on its first connection),
- * and could take rotated certificates with `setSecureContext`.
+ * is made (one per chain context and destination-port view, on its first connection);
+ * the context then hands it rotated certificates with `setSecureContext` (`attach`).
  *
  * The raw socket stays in the listener's connection set until it closes, marked as a TLS
  * carrier: draining leaves it alone (the TLS socket above it, served by an engine, is
@@ -35,6 +35,7 @@ type HandoffServer = Server & { [kHandoff]?: { readonly handoff: TlsHandoff; rea
 export function terminationServer(tls: DownstreamTls, handoff: TlsHandoff): Server {
   const server = createServer(tls.serverOptions) as HandoffServer;
   server[kHandoff] = { handoff, tls };
+  tls.attach(server);
   server.on('secureConnection', onSecureConnection);
   server.on('tlsClientError', onTlsClientError);
   return server;

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import { type ConnectionOptions, connect as tlsConnect, createSecureContext, type PeerCertificate, type SecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
+import { type ConnectionOptions, connect as tlsConnect, createSecureContext, type PeerCertificate, type SecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { CommonTlsContext__Output } from '../../xds/generated/envoy/extensions/transport_sockets/tls/v3/CommonTlsContext.js';
 import type { CertificateValidationContext__Output } from '../../xds/generated/envoy/extensions/transport_sockets/tls/v3/CertificateValidationContext.js';
 import type { DownstreamTlsContext__Output } from '../../xds/generated/envoy/extensions/transport_sockets/tls/v3/DownstreamTlsContext.js';
@@ -22,6 +22,7 @@ import type { UpstreamTlsContext__Output } from '../../xds/generated/envoy/exten
 import { TYPE_URLS } from '../../xds/type-urls.js';
 import { unpack } from '../config/unpack.js';
 import { PEM_KINDS, readPem } from './data-source.js';
+import { filesOf, type RotatableTls, sameMaterial, type TlsFiles } from './rotatable.js';
 import { noIdentityCheck, SanMatcher } from './san-matcher.js';
 
 const RAW_BUFFER = 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer';
@@ -130,31 +131,79 @@ function digest(settings: unknown, material: TlsMaterial): string {
 
 // ---- termination ----
 
-/** A filter chain's DownstreamTlsContext, compiled. */
-export interface DownstreamTls {
-  /** Options for the chain's `tls.Server` (it builds its SecureContext from them). */
-  readonly serverOptions: SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean; ALPNProtocols?: string[] };
+type ServerOptions = SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean; ALPNProtocols?: string[] };
+
+/**
+ * A filter chain's DownstreamTlsContext, compiled. Its material can be rotated while it
+ * serves: the chain's terminating servers (`attach`) get the new SecureContext with
+ * `setSecureContext`, so new handshakes present the new certificate and established
+ * connections are untouched. Peer validation (SAN matchers, client certificates
+ * required) comes from the settings, not the material, and does not change.
+ */
+export class DownstreamTls implements RotatableTls {
   /** `require_client_certificate`: the handshake fails without a valid client certificate (MUTUAL). */
   readonly requireClientCertificate: boolean;
   readonly validation: PeerValidation;
+  readonly files: TlsFiles;
+  readonly #common: Common;
+  readonly #path: string;
+  readonly #servers = new Set<TlsServer>();
+  #material: TlsMaterial;
+  #serverOptions: ServerOptions;
+
+  constructor(ctx: Partial<DownstreamTlsContext__Output>, path: string, material?: TlsMaterial) {
+    const common = ctx.common_tls_context;
+    this.#common = common;
+    this.#path = path;
+    this.files = filesOf(common);
+    this.validation = validationOf(common?.validation_context);
+    this.requireClientCertificate = ctx.require_client_certificate?.value === true;
+    if (this.requireClientCertificate && !this.validation.verify) throw new Error(`${path}.require_client_certificate: needs common_tls_context.validation_context to verify client certificates with`);
+    this.#material = material ?? this.read();
+    this.#serverOptions = this.#optionsFor(this.#material);
+  }
+
+  /** Options for a new terminating `tls.Server` (it builds its SecureContext from them). */
+  get serverOptions(): ServerOptions {
+    return this.#serverOptions;
+  }
+
+  get material(): TlsMaterial {
+    return this.#material;
+  }
+
+  /** Makes `server` (terminating this context) follow its rotations. */
+  attach(server: TlsServer): void {
+    this.#servers.add(server);
+  }
+
+  read(): TlsMaterial {
+    return readMaterial(this.#common, `${this.#path}.common_tls_context`);
+  }
+
+  rotate(material: TlsMaterial): boolean {
+    if (sameMaterial(material, this.#material)) return false;
+    const options = this.#optionsFor(material); // throws: the current material serves on
+    for (const s of this.#servers) s.setSecureContext(options);
+    this.#material = material;
+    this.#serverOptions = options;
+    return true;
+  }
+
+  /** The server options for `m`, checked as Node will use them. */
+  #optionsFor(m: TlsMaterial): ServerOptions {
+    const path = this.#path;
+    if (m.chains.length === 0) throw new Error(`${path}.common_tls_context.tls_certificates: a terminating TLS context needs a certificate`);
+    const options = contextOptions(this.#common, m);
+    checked(options, `${path}.common_tls_context`);
+    const alpn = this.#common?.alpn_protocols ?? [];
+    return { ...options, requestCert: this.validation.verify, rejectUnauthorized: this.requireClientCertificate, ...(alpn.length > 0 ? { ALPNProtocols: [...alpn] } : {}) };
+  }
 }
 
 /** Compiles a DownstreamTlsContext (decoded); `path` names it in errors. */
 export function compileDownstreamTls(ctx: Partial<DownstreamTlsContext__Output>, path: string, material?: TlsMaterial): DownstreamTls {
-  const common = ctx.common_tls_context;
-  const m = material ?? readMaterial(common, `${path}.common_tls_context`);
-  if (m.chains.length === 0) throw new Error(`${path}.common_tls_context.tls_certificates: a terminating TLS context needs a certificate`);
-  const validation = validationOf(common?.validation_context);
-  const require = ctx.require_client_certificate?.value === true;
-  if (require && !validation.verify) throw new Error(`${path}.require_client_certificate: needs common_tls_context.validation_context to verify client certificates with`);
-  const options = contextOptions(common, m);
-  checked(options, `${path}.common_tls_context`);
-  const alpn = common?.alpn_protocols ?? [];
-  return {
-    serverOptions: { ...options, requestCert: validation.verify, rejectUnauthorized: require, ...(alpn.length > 0 ? { ALPNProtocols: [...alpn] } : {}) },
-    requireClientCertificate: require,
-    validation,
-  };
+  return new DownstreamTls(ctx, path, material);
 }
 
 /**
@@ -183,10 +232,13 @@ export class UpstreamTls {
   readonly alpn: readonly string[];
   readonly validation: PeerValidation;
   readonly checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined;
+  /** What it was built from; a rotation builds a new UpstreamTls (and so a new key: new pools). */
+  readonly material: TlsMaterial;
 
   constructor(ctx: Partial<UpstreamTlsContext__Output>, path: string, material?: TlsMaterial) {
     const common = ctx.common_tls_context;
     const m = material ?? readMaterial(common, `${path}.common_tls_context`);
+    this.material = m;
     this.validation = validationOf(common?.validation_context);
     this.secureContext = checked(contextOptions(common, m), `${path}.common_tls_context`);
     const sni = ctx.sni ?? '';
@@ -227,7 +279,7 @@ export function tlsFailureReason(err: unknown): string {
 
 // ---- transport sockets ----
 
-type TransportSocket = { name?: string; typed_config?: unknown } | null | undefined;
+export type TransportSocket = { name?: string; typed_config?: unknown } | null | undefined;
 
 /**
  * The TLS context in a transport socket: the decoded DownstreamTlsContext or
@@ -251,20 +303,4 @@ export function tlsContextOf<T>(ts: TransportSocket, typeUrl: string, path: stri
 export function downstreamTlsOf(ts: TransportSocket, path: string): DownstreamTls | null {
   const ctx = tlsContextOf<DownstreamTlsContext__Output>(ts, TYPE_URLS.DOWNSTREAM_TLS_CONTEXT, path);
   return ctx === null ? null : compileDownstreamTls(ctx, `${path}.typed_config`);
-}
-
-const upstreamCache = new WeakMap<object, { tls: UpstreamTls | null }>();
-
-/**
- * A Cluster's UpstreamTlsContext, compiled (once per decoded Cluster object: validation
- * compiles it, the build reuses it), or null for plaintext. Throws for bad settings or
- * material (the Cluster is NACKed).
- */
-export function upstreamTlsOf(cluster: { transport_socket?: TransportSocket }): UpstreamTls | null {
-  const cached = upstreamCache.get(cluster);
-  if (cached !== undefined) return cached.tls;
-  const ctx = tlsContextOf<UpstreamTlsContext__Output>(cluster.transport_socket, TYPE_URLS.UPSTREAM_TLS_CONTEXT, 'transport_socket');
-  const tls = ctx === null ? null : new UpstreamTls(ctx, 'transport_socket.typed_config');
-  upstreamCache.set(cluster, { tls });
-  return tls;
 }

@@ -1,0 +1,86 @@
+/**
+ * The admin `/certs` answer, in Envoy's shape (`admin.v3.Certificates`): one entry per
+ * live TLS context with its CA certificates and the leaf of each certificate chain, read
+ * from the material the context serves now (so a rotation shows at once). Trellis adds
+ * `name`: the listener chain or cluster the context belongs to. Only public certificate
+ * data; keys never appear.
+ */
+import { X509Certificate } from 'node:crypto';
+import type { TlsTarget } from './rotation.js';
+
+const DAY_MS = 86_400_000;
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+const INLINE = '<inline>';
+
+type SubjectAltName = { dns: string } | { uri: string } | { ip_address: string };
+
+export interface CertificateDetails {
+  readonly path: string;
+  readonly serial_number: string;
+  readonly subject_alt_names: SubjectAltName[];
+  readonly days_until_expiration: number;
+  readonly valid_from: string;
+  readonly expiration_time: string;
+}
+
+export interface CertificatesEntry {
+  readonly name: string;
+  readonly ca_cert: CertificateDetails[];
+  readonly cert_chain: CertificateDetails[];
+}
+
+/** `{certificates: [...]}` for `targets`, as of `now`. */
+export function certsDump(targets: readonly TlsTarget[], now = Date.now()): { certificates: CertificatesEntry[] } {
+  return {
+    certificates: targets.map((t) => {
+      const { material, files } = t.tls;
+      const caCerts = material.ca === null ? [] : (material.ca.match(PEM_CERT) ?? []);
+      return {
+        name: t.name,
+        ca_cert: caCerts.map((pem) => details(pem, files.ca, now)),
+        // The leaf of each chain, as Envoy lists it; intermediates are not shown.
+        cert_chain: material.chains.map((chain, i) => details(chain.match(PEM_CERT)?.[0] ?? chain, files.chains[i] ?? null, now)),
+      };
+    }),
+  };
+}
+
+function details(pem: string, file: string | null, now: number): CertificateDetails {
+  const x = new X509Certificate(pem);
+  const from = new Date(x.validFrom);
+  const to = new Date(x.validTo);
+  return {
+    path: file ?? INLINE,
+    serial_number: x.serialNumber.toLowerCase(),
+    subject_alt_names: subjectAltNames(x.subjectAltName),
+    days_until_expiration: Math.max(0, Math.floor((to.getTime() - now) / DAY_MS)),
+    valid_from: from.toISOString(),
+    expiration_time: to.toISOString(),
+  };
+}
+
+/** Node's `DNS:a, URI:b, IP Address:c` → Envoy's list; other kinds (email...) are left out, as Envoy does. */
+export function subjectAltNames(text: string | undefined): SubjectAltName[] {
+  if (text === undefined || text === '') return [];
+  const out: SubjectAltName[] = [];
+  // Split only before a known kind, so a comma inside a URI does not split it.
+  for (const part of text.split(/, (?=[A-Za-z ]+:)/)) {
+    const i = part.indexOf(':');
+    const kind = part.slice(0, i);
+    const value = unquote(part.slice(i + 1));
+    if (kind === 'DNS') out.push({ dns: value });
+    else if (kind === 'URI') out.push({ uri: value });
+    else if (kind === 'IP Address') out.push({ ip_address: value });
+  }
+  return out;
+}
+
+/** Node quotes (JSON-style) a SAN value holding characters that would make the list ambiguous. */
+function unquote(v: string): string {
+  if (!v.startsWith('"')) return v;
+  try {
+    return JSON.parse(v) as string;
+  } catch {
+    return v;
+  }
+}
