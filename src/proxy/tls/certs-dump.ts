@@ -6,10 +6,10 @@
  * data; keys never appear.
  */
 import { X509Certificate } from 'node:crypto';
+import { PEM_CERT } from './data-source.js';
 import type { TlsTarget } from './rotation.js';
 
 const DAY_MS = 86_400_000;
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 const INLINE = '<inline>';
 
 type SubjectAltName = { dns: string } | { uri: string } | { ip_address: string };

@@ -43,7 +43,8 @@ function readText(ds: Source, field: string): string {
   throw new Error(`${field}: empty data source`);
 }
 
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+/** Each PEM certificate block of a text (a chain or a CA bundle holds several). */
+export const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
  * The PEM text of `ds`, checked to be `kind`. Throws an Error whose message names the

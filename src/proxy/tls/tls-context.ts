@@ -268,6 +268,15 @@ export class UpstreamTls {
 }
 
 /**
+ * Why a TLS connection failed before it was up, as `tlsFailureReason` words it, when the
+ * error is its handshake's (certificate, protocol); null for a socket error (those carry
+ * a `syscall`: a refused or reset connection is a plain connect failure).
+ */
+export function handshakeFailure(err: Error): string | null {
+  return (err as NodeJS.ErrnoException).syscall === undefined ? tlsFailureReason(err) : null;
+}
+
+/**
  * Envoy's transport failure reason for a TLS error, `TLS_error:<reason>`: the OpenSSL (or
  * verification) code and what it says. Never includes key material.
  */

@@ -29,7 +29,7 @@ import type { PoolSettings, TcpKeepalive } from '../config/pool-settings.js';
 import { setTcpKeepalive } from '../listener/fast-accept.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS } from './pool.js';
-import { tlsFailureReason, type UpstreamTls } from '../tls/tls-context.js';
+import { handshakeFailure, type UpstreamTls } from '../tls/tls-context.js';
 
 /**
  * Streams per connection assumed until the peer's SETTINGS arrive. RFC 9113 §6.5.2 puts no
@@ -194,10 +194,10 @@ function openSocket(c: H2Connection, keepalive: TcpKeepalive | null): Socket {
   return socket;
 }
 
-/** A TLS socket's error before the session was up is its handshake's failure (socket errors have a `syscall`). */
+/** A TLS socket's error before the session was up: keep its handshake's failure for the 503 body. */
 function onTlsError(this: SocketWithKeepalive, err: Error): void {
   const c = this[kConn];
-  if (c !== undefined && !c.connected && (err as NodeJS.ErrnoException).syscall === undefined) c.failure = tlsFailureReason(err);
+  if (c !== undefined && !c.connected) c.failure = handshakeFailure(err);
 }
 
 /** TCP keepalive as the cluster says (`tcp_keepalive`): set once the socket has its fd, as pool.ts `connected()` does. */

@@ -27,7 +27,7 @@
 import { connect, type Socket } from 'node:net';
 import type { PoolSettings, TcpKeepalive } from '../config/pool-settings.js';
 import { setTcpKeepalive } from '../listener/fast-accept.js';
-import { tlsFailureReason, type UpstreamTls } from '../tls/tls-context.js';
+import { handshakeFailure, type UpstreamTls } from '../tls/tls-context.js';
 
 /** Envoy/Istio default upstream idle timeout: 1 hour. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
@@ -238,10 +238,10 @@ export function useHandlers(c: UpstreamConnection, h: ConnectionHandlers): void 
 
 function noop(): void {}
 
-/** A TLS connection's error before it was up is its handshake's failure (socket errors have a `syscall`). */
+/** A TLS connection's error before it was up: keep its handshake's failure for the 503 body. */
 function onTlsError(this: PooledSocket, err: Error): void {
   const c = this[kConnection];
-  if (c !== undefined && !c.connected && (err as NodeJS.ErrnoException).syscall === undefined) c.failure = tlsFailureReason(err);
+  if (c !== undefined && !c.connected) c.failure = handshakeFailure(err);
 }
 
 function sweepIdle(pool: EndpointPool): void {
