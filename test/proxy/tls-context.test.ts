@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { clusterProblem, UpstreamState } from '../../src/proxy/config/clusters.js';
 import { buildListener } from '../../src/proxy/config/listeners.js';
 import { subjectAltNames, SanMatcher } from '../../src/proxy/tls/san-matcher.js';
-import { compileDownstreamTls, UpstreamTls } from '../../src/proxy/tls/tls-context.js';
+import { DownstreamTls, UpstreamTls } from '../../src/proxy/tls/tls-context.js';
 import { upstreamTlsOf } from '../../src/proxy/tls/cluster-tls.js';
 import { LoadBalancerRegistry, registerBuiltinLoadBalancers } from '../../src/proxy/upstream/lb/registry.js';
 import type { Cluster__Output } from '../../src/xds/generated/envoy/config/cluster/v3/Cluster.js';
@@ -54,10 +54,10 @@ describe('TLS contexts from xDS', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('reads certificates from files, inline_string and inline_bytes', () => {
-    const fromFiles = compileDownstreamTls({ common_tls_context: { tls_certificates: [{ certificate_chain: { filename: files.cert }, private_key: { filename: files.key } }] } as never }, 'ctx');
+    const fromFiles = new DownstreamTls({ common_tls_context: { tls_certificates: [{ certificate_chain: { filename: files.cert }, private_key: { filename: files.key } }] } as never }, 'ctx');
     assert.equal(fromFiles.requireClientCertificate, false);
     assert.equal(fromFiles.serverOptions.requestCert, false);
-    const inline = compileDownstreamTls({ common_tls_context: { tls_certificates: [{ certificate_chain: { inline_string: pair.cert }, private_key: { inline_bytes: Buffer.from(pair.key) } }], alpn_protocols: ['h2'] } as never }, 'ctx');
+    const inline = new DownstreamTls({ common_tls_context: { tls_certificates: [{ certificate_chain: { inline_string: pair.cert }, private_key: { inline_bytes: Buffer.from(pair.key) } }], alpn_protocols: ['h2'] } as never }, 'ctx');
     assert.deepEqual(inline.serverOptions.ALPNProtocols, ['h2']);
   });
 
@@ -86,18 +86,18 @@ describe('TLS contexts from xDS', () => {
 
   it('MUTUAL needs a validation context; OPTIONAL_MUTUAL asks for a certificate without requiring one', () => {
     const common = { tls_certificates: [{ certificate_chain: { filename: files.cert }, private_key: { filename: files.key } }], validation_context: { trusted_ca: { inline_string: ca.cert } } };
-    const optional = compileDownstreamTls({ common_tls_context: common as never }, 'ctx');
+    const optional = new DownstreamTls({ common_tls_context: common as never }, 'ctx');
     assert.deepEqual([optional.serverOptions.requestCert, optional.serverOptions.rejectUnauthorized], [true, false]);
-    const mutual = compileDownstreamTls({ common_tls_context: common as never, require_client_certificate: { value: true } }, 'ctx');
+    const mutual = new DownstreamTls({ common_tls_context: common as never, require_client_certificate: { value: true } }, 'ctx');
     assert.deepEqual([mutual.serverOptions.requestCert, mutual.serverOptions.rejectUnauthorized], [true, true]);
-    assert.throws(() => compileDownstreamTls({ common_tls_context: { tls_certificates: common.tls_certificates } as never, require_client_certificate: { value: true } }, 'ctx'), /require_client_certificate: needs common_tls_context\.validation_context/);
+    assert.throws(() => new DownstreamTls({ common_tls_context: { tls_certificates: common.tls_certificates } as never, require_client_certificate: { value: true } }, 'ctx'), /require_client_certificate: needs common_tls_context\.validation_context/);
   });
 
   it('maps Envoy protocol versions and rejects unknown ciphers', () => {
-    const ctx = compileDownstreamTls({ common_tls_context: { tls_params: { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3', cipher_suites: ['ECDHE-ECDSA-AES128-GCM-SHA256'] }, tls_certificates: [{ certificate_chain: { filename: files.cert }, private_key: { filename: files.key } }] } as never }, 'ctx');
+    const ctx = new DownstreamTls({ common_tls_context: { tls_params: { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3', cipher_suites: ['ECDHE-ECDSA-AES128-GCM-SHA256'] }, tls_certificates: [{ certificate_chain: { filename: files.cert }, private_key: { filename: files.key } }] } as never }, 'ctx');
     assert.equal(ctx.serverOptions.minVersion, 'TLSv1.2');
     assert.equal(ctx.serverOptions.maxVersion, 'TLSv1.3');
-    assert.throws(() => compileDownstreamTls({ common_tls_context: { tls_params: { cipher_suites: ['NOT-A-CIPHER'] }, tls_certificates: [{ certificate_chain: { filename: files.cert }, private_key: { filename: files.key } }] } as never }, 'ctx'), /not usable/);
+    assert.throws(() => new DownstreamTls({ common_tls_context: { tls_params: { cipher_suites: ['NOT-A-CIPHER'] }, tls_certificates: [{ certificate_chain: { filename: files.cert }, private_key: { filename: files.key } }] } as never }, 'ctx'), /not usable/);
   });
 
   it('SNI is left out when empty or an IP address', () => {

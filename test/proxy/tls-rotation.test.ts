@@ -15,7 +15,7 @@ import { subjectAltNames } from '../../src/proxy/tls/certs-dump.js';
 import { clusterTlsOf } from '../../src/proxy/tls/cluster-tls.js';
 import type { RotatableTls } from '../../src/proxy/tls/rotatable.js';
 import { CertificateRotation, TLS_OWNERS } from '../../src/proxy/tls/rotation.js';
-import { compileDownstreamTls, type TlsMaterial } from '../../src/proxy/tls/tls-context.js';
+import { DownstreamTls, type TlsMaterial } from '../../src/proxy/tls/tls-context.js';
 import { TYPE_URLS } from '../../src/xds/type-urls.js';
 import { type PemPair, TestCa, writePair } from '../tls-certs.js';
 
@@ -38,7 +38,7 @@ describe('TLS material rotation', () => {
   const common = (): object => ({ tls_certificates: [{ certificate_chain: { filename: files.cert }, private_key: { filename: files.key } }], alpn_protocols: ['h2'] });
 
   it('a chain context swaps valid material into its servers, and refuses a key that does not match', () => {
-    const tls = compileDownstreamTls({ common_tls_context: common() as never }, 'ctx');
+    const tls = new DownstreamTls({ common_tls_context: common() as never }, 'ctx');
     const given: SecureContextOptions[] = [];
     tls.attach({ setSecureContext: (o: SecureContextOptions) => given.push(o) } as unknown as Server);
     assert.deepEqual(tls.files, { chains: [files.cert], keys: [files.key], ca: null });

@@ -201,11 +201,6 @@ export class DownstreamTls implements RotatableTls {
   }
 }
 
-/** Compiles a DownstreamTlsContext (decoded); `path` names it in errors. */
-export function compileDownstreamTls(ctx: Partial<DownstreamTlsContext__Output>, path: string, material?: TlsMaterial): DownstreamTls {
-  return new DownstreamTls(ctx, path, material);
-}
-
 /**
  * After a terminating handshake: whether the client may go on. A client certificate that
  * was presented must have verified (OPTIONAL_MUTUAL: none at all is fine; MUTUAL: the
@@ -311,5 +306,5 @@ export function tlsContextOf<T>(ts: TransportSocket, typeUrl: string, path: stri
 /** A Listener filter chain's DownstreamTlsContext, compiled, or null (plaintext). */
 export function downstreamTlsOf(ts: TransportSocket, path: string): DownstreamTls | null {
   const ctx = tlsContextOf<DownstreamTlsContext__Output>(ts, TYPE_URLS.DOWNSTREAM_TLS_CONTEXT, path);
-  return ctx === null ? null : compileDownstreamTls(ctx, `${path}.typed_config`);
+  return ctx === null ? null : new DownstreamTls(ctx, `${path}.typed_config`);
 }
