@@ -7,6 +7,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { PEM_CERT } from './data-source.js';
+import { parseSubjectAltNames } from './san-matcher.js';
 import type { TlsTarget } from './rotation.js';
 
 const DAY_MS = 86_400_000;
@@ -61,26 +62,10 @@ function details(pem: string, file: string | null, now: number): CertificateDeta
 
 /** Node's `DNS:a, URI:b, IP Address:c` → Envoy's list; other kinds (email...) are left out, as Envoy does. */
 export function subjectAltNames(text: string | undefined): SubjectAltName[] {
-  if (text === undefined || text === '') return [];
-  const out: SubjectAltName[] = [];
-  // Split only before a known kind, so a comma inside a URI does not split it.
-  for (const part of text.split(/, (?=[A-Za-z ]+:)/)) {
-    const i = part.indexOf(':');
-    const kind = part.slice(0, i);
-    const value = unquote(part.slice(i + 1));
-    if (kind === 'DNS') out.push({ dns: value });
-    else if (kind === 'URI') out.push({ uri: value });
-    else if (kind === 'IP Address') out.push({ ip_address: value });
-  }
-  return out;
-}
-
-/** Node quotes (JSON-style) a SAN value holding characters that would make the list ambiguous. */
-function unquote(v: string): string {
-  if (!v.startsWith('"')) return v;
-  try {
-    return JSON.parse(v) as string;
-  } catch {
-    return v;
-  }
+  return parseSubjectAltNames(text).flatMap((e): SubjectAltName[] => {
+    if (e.type === 'DNS') return [{ dns: e.value }];
+    if (e.type === 'URI') return [{ uri: e.value }];
+    if (e.type === 'IP Address') return [{ ip_address: e.value }];
+    return [];
+  });
 }

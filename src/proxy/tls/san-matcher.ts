@@ -12,26 +12,52 @@ import { compileStringMatcher, type ValueMatcher } from '../routing/string-match
 /** The SAN types Envoy matches, as Node's `subjectaltname` spells them. */
 const SAN_TYPES = new Set(['DNS', 'URI', 'email', 'IP Address']);
 
-/** The SAN values of a certificate, without their type prefix. */
-export function subjectAltNames(cert: Pick<PeerCertificate, 'subjectaltname'> | undefined): string[] {
-  const text = cert?.subjectaltname;
-  if (text === undefined || text === '') return [];
-  const out: string[] = [];
-  for (const part of text.split(', ')) {
-    const colon = part.indexOf(':');
-    if (colon <= 0 || !SAN_TYPES.has(part.slice(0, colon))) continue;
-    let value = part.slice(colon + 1);
-    // Node quotes values with special characters as JSON strings.
-    if (value.startsWith('"')) {
+/** One subject alternative name: its type as Node spells it (`DNS`, `URI`, `IP Address`, `email`...) and its value. */
+export interface SanEntry {
+  readonly type: string;
+  readonly value: string;
+}
+
+/**
+ * Node's `subjectaltname` text (`DNS:a.example, URI:spiffe://..., IP Address:10.0.0.1`)
+ * as entries. Node writes a value holding characters that would make the list ambiguous
+ * (a comma, a quote) as a JSON string, so a quoted value is read to its closing quote.
+ */
+export function parseSubjectAltNames(text: string | undefined): SanEntry[] {
+  const out: SanEntry[] = [];
+  let i = 0;
+  while (text !== undefined && i < text.length) {
+    const colon = text.indexOf(':', i);
+    if (colon < 0) break;
+    const type = text.slice(i, colon);
+    let end: number;
+    let value: string;
+    if (text[colon + 1] === '"') {
+      end = colon + 2;
+      while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      end++;
+      value = text.slice(colon + 1, end);
       try {
         value = JSON.parse(value) as string;
       } catch {
         // keep it as it is
       }
+    } else {
+      end = text.indexOf(', ', colon + 1);
+      if (end < 0) end = text.length;
+      value = text.slice(colon + 1, end);
     }
-    out.push(value);
+    out.push({ type, value });
+    i = end + 2; // past ', '
   }
   return out;
+}
+
+/** The SAN values of a certificate that Envoy matches, without their type prefix. */
+export function subjectAltNames(cert: Pick<PeerCertificate, 'subjectaltname'> | undefined): string[] {
+  return parseSubjectAltNames(cert?.subjectaltname)
+    .filter((e) => SAN_TYPES.has(e.type))
+    .map((e) => e.value);
 }
 
 export class SanMatcher {
