@@ -9,7 +9,7 @@
  * `readFile` given, so analysis stays a function of its inputs; `trellis analyze` passes
  * the local file system.
  */
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { certificatesProblem, privateKeyProblem } from '../../core/pem.js';
 import type { Finding } from '../finding.js';
 import type { Resource } from '../resource.js';
 import type { Path } from '../schema/path.js';
@@ -27,29 +27,16 @@ interface FileUse {
   readonly path: Path;
 }
 
-const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
-
 /** What is wrong with a file's contents for its use, or undefined when the proxy can load it. */
 function contentProblem(text: string, kind: FileKind): string | undefined {
   if (kind === KIND.key) {
-    if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) return 'holds no PEM private key';
-    try {
-      createPrivateKey(text);
-      return undefined;
-    } catch (err) {
-      return `holds a private key that cannot be loaded (${(err as Error).message})`;
-    }
+    const problem = privateKeyProblem(text);
+    if (problem === undefined) return undefined;
+    return problem.kind === 'none' ? 'holds no PEM private key' : `holds a private key that cannot be loaded (${problem.detail})`;
   }
-  const blocks = text.match(CERTIFICATE_BLOCK) ?? [];
-  if (blocks.length === 0) return `holds no PEM certificate`;
-  for (const block of blocks) {
-    try {
-      new X509Certificate(block);
-    } catch (err) {
-      return `holds a certificate that cannot be parsed (${(err as Error).message})`;
-    }
-  }
-  return undefined;
+  const problem = certificatesProblem(text);
+  if (problem === undefined) return undefined;
+  return problem.kind === 'none' ? 'holds no PEM certificate' : `holds a certificate that cannot be parsed (${problem.detail})`;
 }
 
 function readProblem(err: unknown): string {

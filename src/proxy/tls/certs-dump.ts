@@ -6,7 +6,7 @@
  * data; keys never appear.
  */
 import { X509Certificate } from 'node:crypto';
-import { PEM_CERT } from './data-source.js';
+import { PEM_CERTIFICATE as PEM_CERT } from '../../core/pem.js';
 import { parseSubjectAltNames } from './san-matcher.js';
 import type { TlsTarget } from './rotation.js';
 

@@ -7,8 +7,8 @@
  * configuration keeps serving. Messages never include the material itself: a private key
  * must not reach a log or an xDS status.
  */
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { certificatesProblem, privateKeyProblem } from '../../core/pem.js';
 import type { DataSource__Output } from '../../xds/generated/envoy/config/core/v3/DataSource.js';
 
 /** What a piece of material is, for the check made on it. */
@@ -43,9 +43,6 @@ function readText(ds: Source, field: string): string {
   throw new Error(`${field}: empty data source`);
 }
 
-/** Each PEM certificate block of a text (a chain or a CA bundle holds several). */
-export const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
 /**
  * The PEM text of `ds`, checked to be `kind`. Throws an Error whose message names the
  * field and the file (or inline source), and what is wrong.
@@ -53,20 +50,10 @@ export const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE
 export function readPem(ds: Source, field: string, kind: PemKind): string {
   const text = readText(ds, field);
   if (kind === PEM_KINDS.certificates) {
-    const certs = text.match(PEM_CERT);
-    if (certs === null) throw new Error(`${field}: ${origin(ds)} holds no PEM certificate`);
-    for (const c of certs) {
-      try {
-        new X509Certificate(c);
-      } catch {
-        throw new Error(`${field}: ${origin(ds)} holds a certificate that does not parse`);
-      }
-    }
-    return text;
-  }
-  try {
-    createPrivateKey(text);
-  } catch {
+    const problem = certificatesProblem(text);
+    if (problem?.kind === 'none') throw new Error(`${field}: ${origin(ds)} holds no PEM certificate`);
+    if (problem !== undefined) throw new Error(`${field}: ${origin(ds)} holds a certificate that does not parse`);
+  } else if (privateKeyProblem(text) !== undefined) {
     throw new Error(`${field}: ${origin(ds)} is not a valid PEM private key (or it is encrypted)`);
   }
   return text;
