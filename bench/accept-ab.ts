@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { stormH2load, type StormRun, wrk, type WrkResult } from './proxy-load.js';
 import { CORES, killAllSync, loadAverage, PINNING, pinSelf, type Proc, stopAll, which } from './proxy-procs.js';
 import { startTrellis, startUpstream, type TrellisServer } from './proxy-servers.js';
-import { sleep, table } from './stats.js';
+import { median, sleep, table } from './stats.js';
 
 const DEFAULT_ROUNDS = 6;
 const SETTLE_MS = 500;
@@ -60,11 +60,6 @@ interface Setup {
   readonly h2load: boolean;
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
 
 const cpuPerReq = (r: WrkResult): number => (r.userUsPerReq ?? NaN) + (r.systemUsPerReq ?? NaN);
 /** Share of the measured run the proxy was on its core: below ~95 %, something else set the pace. */

@@ -20,7 +20,7 @@ import { h2load, type H2Result } from './proxy-load.js';
 import { printProfile, summarizeProfile } from './proxy-profile.js';
 import { CORES, cpuTime, killAllSync, pinSelf, type Proc, stopAll, which } from './proxy-procs.js';
 import { type Server, startNginxProxy, startTrellis, startUpstream, type TrellisServer } from './proxy-servers.js';
-import { table } from './stats.js';
+import { median, table } from './stats.js';
 
 const DEFAULT_ROUNDS = 5;
 
@@ -39,11 +39,6 @@ function busyUs(proc: Proc): number {
   return t.userUs + t.systemUs;
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n === 0 ? NaN : n % 2 === 1 ? (s[(n - 1) / 2] as number) : ((s[n / 2 - 1] as number) + (s[n / 2] as number)) / 2;
-}
 
 async function main(): Promise<void> {
   for (const tool of ['nginx', 'h2load']) {

@@ -21,7 +21,7 @@ import { TestCa, writePair } from '../test/tls-certs.js';
 import { h2load, type H2Result, wrk, type WrkResult } from './proxy-load.js';
 import { CORES, killAllSync, pinSelf, stopAll, which } from './proxy-procs.js';
 import { GATEWAY_HOST, type Server, startNginxTlsProxy, startTrellisGateway, startUpstream, type TrellisServer } from './proxy-servers.js';
-import { table } from './stats.js';
+import { median, table } from './stats.js';
 
 const DEFAULT_ROUNDS = 3;
 
@@ -32,11 +32,6 @@ interface Target {
   readonly h2: H2Result[];
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n === 0 ? NaN : n % 2 === 1 ? (s[(n - 1) / 2] as number) : ((s[n / 2 - 1] as number) + (s[n / 2] as number)) / 2;
-}
 
 async function main(): Promise<void> {
   const missing = ['nginx', 'wrk', 'h2load'].filter((tool) => which(tool) === undefined);

@@ -23,6 +23,13 @@ export function summarize(samples: readonly number[]): Summary {
   return { n: sorted.length, median: r(rank(0.5)), p90: r(rank(0.9)), min: r(sorted[0] as number), max: r(sorted[sorted.length - 1] as number) };
 }
 
+/** The median of `xs` (the mean of the middle two for an even count); NaN for none. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? NaN : n % 2 === 1 ? (s[(n - 1) / 2] as number) : ((s[n / 2 - 1] as number) + (s[n / 2] as number)) / 2;
+}
+
 /** Runs `fn` and returns its result and duration in ms. */
 export function timed<T>(fn: () => T): { readonly value: T; readonly ms: number } {
   const start = performance.now();
