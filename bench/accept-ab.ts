@@ -60,7 +60,6 @@ interface Setup {
   readonly h2load: boolean;
 }
 
-
 const cpuPerReq = (r: WrkResult): number => (r.userUsPerReq ?? NaN) + (r.systemUsPerReq ?? NaN);
 /** Share of the measured run the proxy was on its core: below ~95 %, something else set the pace. */
 const proxyBusyPct = (r: WrkResult): number => Math.round((cpuPerReq(r) * r.rps) / 1e4);

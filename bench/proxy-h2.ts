@@ -39,7 +39,6 @@ function busyUs(proc: Proc): number {
   return t.userUs + t.systemUs;
 }
 
-
 async function main(): Promise<void> {
   for (const tool of ['nginx', 'h2load']) {
     if (which(tool) === undefined) {

@@ -32,7 +32,6 @@ interface Target {
   readonly h2: H2Result[];
 }
 
-
 async function main(): Promise<void> {
   const missing = ['nginx', 'wrk', 'h2load'].filter((tool) => which(tool) === undefined);
   console.log('\n# TLS termination: the Trellis gateway vs nginx, HTTPS/1.1 (wrk -c50) and HTTP/2 over TLS (h2load -c10 -m10)');
