@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { v8FlagsFor } from '../../src/cli/v8-flags.js';
+import { tierUpFlags, v8FlagsFor } from '../../src/cli/v8-flags.js';
 import { ROOT } from '../helpers.js';
 
 const TIMEOUT_MS = 20_000;
@@ -64,9 +64,10 @@ function youngGenerationKiB(argv: readonly string[], loaded = false): Promise<nu
  * In a fresh node: apply the flags for `argv`, make a function hot, and say whether V8
  * optimized it (`before`); then, start-up over (allowOptimizationUnderLoad), the same
  * while idle (`idle`), and after short-lived objects go through as requests make them
- * (`loaded`).
+ * (`loaded`). Then `tierUpCalls`: how many calls of a function first called under load
+ * (straight-line code, as a new connection's runs) V8 takes to ask for its optimization.
  */
-function optimizedWhen(argv: readonly string[]): Promise<{ before: boolean; idle: boolean; loaded: boolean }> {
+function optimizedWhen(argv: readonly string[]): Promise<Optimized> {
   const module = join(ROOT, 'dist/src/cli/v8-flags.js');
   // %GetOptimizationStatus bit 4: the function runs optimized code.
   const script = `
@@ -80,8 +81,20 @@ function optimizedWhen(argv: readonly string[]): Promise<{ before: boolean; idle
     await new Promise((resolve) => setImmediate(resolve));
     const idle = warm();
     ${requestLikeLoad(50, 20_000, 1_000)}
-    console.log(JSON.stringify({ before, idle, loaded: warm() }));`;
-  return runFresh(script, ['--allow-natives-syntax']).then((stdout) => JSON.parse(stdout) as { before: boolean; idle: boolean; loaded: boolean });
+    const loaded = warm();
+    // Bits 16 (optimized), 256/512 (marked for optimization), 1024 (being optimized).
+    function once(o) { const a = o.x + o.y; const b = a * 2 + o.z; return { a, b, c: String(b).length + a }; }
+    let tierUpCalls = 0;
+    while (tierUpCalls < 5_000 && (%GetOptimizationStatus(once) & (16 | 256 | 512 | 1024)) === 0) once({ x: tierUpCalls, y: 2, z: 3 }), tierUpCalls++;
+    console.log(JSON.stringify({ before, idle, loaded, tierUpCalls }));`;
+  return runFresh(script, ['--allow-natives-syntax']).then((stdout) => JSON.parse(stdout) as Optimized);
+}
+
+interface Optimized {
+  readonly before: boolean;
+  readonly idle: boolean;
+  readonly loaded: boolean;
+  readonly tierUpCalls: number;
 }
 
 describe('V8 flags of the trellis executable', { timeout: TIMEOUT_MS }, () => {
@@ -109,8 +122,21 @@ describe('V8 flags of the trellis executable', { timeout: TIMEOUT_MS }, () => {
   // What allowOptimizationUnderLoad relies on: this Node's V8 reads --opt each time code gets hot.
   it('optimizes no code in the proxy process during start-up or while idle, and hot code under load', async () => {
     const [proxy, other] = await Promise.all([optimizedWhen(['proxy']), optimizedWhen(['control-plane'])]);
-    assert.deepEqual(proxy, { before: false, idle: false, loaded: true });
-    assert.deepEqual(other, { before: true, idle: true, loaded: true });
+    assert.deepEqual({ ...proxy, tierUpCalls: undefined }, { before: false, idle: false, loaded: true, tierUpCalls: undefined });
+    assert.deepEqual({ ...other, tierUpCalls: undefined }, { before: true, idle: true, loaded: true, tierUpCalls: undefined });
+  });
+
+  // The tier-up flags: code a new connection runs once gets optimized within a burst.
+  it('tiers up code first run under load several times sooner in the proxy than V8 does by default', async () => {
+    const [proxy, other] = await Promise.all([optimizedWhen(['proxy']), optimizedWhen(['control-plane'])]);
+    assert.ok(proxy.tierUpCalls <= 300, `proxy: optimization asked for after ${proxy.tierUpCalls} calls`);
+    assert.ok(other.tierUpCalls >= 3 * proxy.tierUpCalls, `control-plane: after ${other.tierUpCalls} calls, proxy ${proxy.tierUpCalls}`);
+  });
+
+  it('leaves the tier-up settings alone when the user sets them', () => {
+    assert.deepEqual(tierUpFlags([], undefined), ['--interrupt-budget=8192', '--minimum-invocations-after-ic-update=50']);
+    assert.deepEqual(tierUpFlags(['--interrupt_budget=100000'], undefined), ['--minimum-invocations-after-ic-update=50']);
+    assert.deepEqual(tierUpFlags([], '--minimum-invocations-after-ic-update=500 --interrupt-budget=70000'), []);
   });
 
   // What the cap relies on: this Node's V8 still reads the growth factor after start-up.
