@@ -28,13 +28,13 @@
  * proxy never pages the compiler in.
  *
  * Once load wakes the compiler, code tiers up sooner than V8's defaults let it
- * (TIER_UP_FLAGS): a quarter of the interrupt budget, and 50 calls instead of 500 after
+ * (TIER_UP_FLAGS): an eighth of the interrupt budget, and 50 calls instead of 500 after
  * a function's inline caches last changed. Keep-alive load makes the request path hot in
  * a fraction of a second either way; what the defaults left cold is the code a new
  * connection runs once (socket construction, the first read, close and destroy). Under a
  * burst of 1,000 new connections that code ran unoptimized through two or three bursts,
- * and the second and third bursts took 85–150 ms at p99; with these flags, 50–90 ms
- * (docs/performance.md). Set at start-up they would cost idle memory (about 4 MiB: more
+ * and the second and third bursts took 75–176 ms at p99; with these flags, 36–64 ms
+ * (same-machine A/B, five runs; docs/proxy.md). Set at start-up they would cost idle memory (about 4 MiB: more
  * start-up code gets baseline-compiled), so they wait for load as `--opt` does.
  *
  * A user who sizes the young generation (`--max-semi-space-size` or
