@@ -50,13 +50,30 @@ export async function startHttpBackend(name: string): Promise<HttpBackend> {
   return backend;
 }
 
+/**
+ * Where freePort looks: below Linux's ephemeral range (32768–60999). A port the kernel
+ * hands out for `listen(0)` is one it also hands to outgoing connections, so between
+ * the check and the proxy's own bind a client socket of a test running alongside could
+ * take it (seen: EADDRINUSE, the gateway never ready).
+ */
+const FREE_PORT_FIRST = 20_000;
+const FREE_PORT_SPAN = 12_000;
+
 /** A free TCP port on 127.0.0.1 (for a Gateway server port the proxy will bind). */
 export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = FREE_PORT_FIRST + Math.floor(Math.random() * FREE_PORT_SPAN);
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port in ${FREE_PORT_FIRST}-${FREE_PORT_FIRST + FREE_PORT_SPAN - 1} after 100 tries`);
+}
+
+function canListen(port: number): Promise<boolean> {
   const s = createNetServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const addr = s.address();
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return typeof addr === 'object' && addr !== null ? addr.port : 0;
+  return new Promise((resolve) => {
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
 }
 
 export interface Reply {
