@@ -7,13 +7,15 @@ import { tierUpFlags, v8FlagsFor } from '../../src/cli/v8-flags.js';
 import { ROOT } from '../helpers.js';
 
 const TIMEOUT_MS = 20_000;
+/** The idle-spell test: two loads and a 10 s idle spell. */
+const IDLE_TIMEOUT_MS = 60_000;
 
 /** Runs an ES module `script` in a fresh node with `nodeArgs`; resolves with its stdout. */
-function runFresh(script: string, nodeArgs: readonly string[] = []): Promise<string> {
+function runFresh(script: string, nodeArgs: readonly string[] = [], timeoutMs = TIMEOUT_MS): Promise<string> {
   return new Promise((resolve, reject) => {
     // NODE_OPTIONS cleared: the test runner's own settings must not decide the outcome.
     const env = { ...process.env, NODE_OPTIONS: '' };
-    execFile(process.execPath, [...nodeArgs, '--input-type=module', '-e', script], { env, timeout: TIMEOUT_MS }, (err, stdout) => {
+    execFile(process.execPath, [...nodeArgs, '--input-type=module', '-e', script], { env, timeout: timeoutMs }, (err, stdout) => {
       if (err !== null) return reject(err);
       resolve(stdout);
     });
@@ -58,6 +60,34 @@ function youngGenerationKiB(argv: readonly string[], loaded = false): Promise<nu
     const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
     console.log(Math.round(young.space_size / 1024), kept.length);`;
   return runFresh(script).then((stdout) => Number(stdout.split(' ')[0]));
+}
+
+/**
+ * In a fresh node, as a proxy: load (the young generation grows), an idle spell of
+ * `idleMs`, then the same load again. Prints the smallest young generation any
+ * young-generation collection of the second load saw, and its size at the end (KiB).
+ */
+function youngAfterIdle(idleMs: number): Promise<{ smallest: number; end: number }> {
+  const module = join(ROOT, 'dist/src/cli/v8-flags.js');
+  const script = `
+    const { allowYoungGenerationGrowth, applyV8Flags } = await import(${JSON.stringify(module)});
+    applyV8Flags(['proxy']);
+    const { getHeapSpaceStatistics } = await import('node:v8');
+    const { PerformanceObserver, constants } = await import('node:perf_hooks');
+    const young = () => Math.round(getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1024);
+    const kept = [];
+    for (let i = 0; i < 500_000; i++) kept.push({ i, s: 'x' + i, a: [i] });
+    allowYoungGenerationGrowth();
+    { ${requestLikeLoad(200, 100_000, 5_000)} }
+    await new Promise((resolve) => setTimeout(resolve, ${idleMs}));
+    let smallest = Infinity;
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) smallest = Math.min(smallest, young());
+    }).observe({ entryTypes: ['gc'] });
+    { ${requestLikeLoad(200, 100_000, 5_000)} }
+    await new Promise((resolve) => setImmediate(resolve));
+    console.log(JSON.stringify({ smallest, end: young(), kept: kept.length }));`;
+  return runFresh(script, [], IDLE_TIMEOUT_MS).then((stdout) => JSON.parse(stdout) as { smallest: number; end: number });
 }
 
 /**
@@ -150,5 +180,16 @@ describe('V8 flags of the trellis executable', { timeout: TIMEOUT_MS }, () => {
     const [loaded, other] = await Promise.all([youngGenerationKiB(['proxy'], true), youngGenerationKiB(['control-plane'], true)]);
     assert.ok(loaded > 2048 && loaded <= 16_384, `loaded proxy: young generation ${loaded} KiB`);
     assert.ok(other > 16_384, `control-plane under the same load: young generation ${other} KiB`);
+  });
+});
+
+describe('the young generation of a proxy back from idle', { timeout: IDLE_TIMEOUT_MS }, () => {
+  // V8 shrinks the young generation at the first collection after an idle spell (its
+  // allocation rate over the last 5 s is low); held at its size after that, a sidecar
+  // served every later load at five times the scavenges.
+  it('grows it back to the loaded size when load returns after an idle spell shrank it', async () => {
+    const { smallest, end } = await youngAfterIdle(10_000);
+    assert.ok(smallest < 12_288, `the idle spell did not shrink the young generation (smallest ${smallest} KiB): nothing to grow back`);
+    assert.ok(end >= 12_288 && end <= 24_576, `young generation after the second load: ${end} KiB (smallest ${smallest} KiB)`);
   });
 });
