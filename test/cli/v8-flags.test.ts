@@ -1,42 +1,14 @@
 /** The V8 flags the `trellis` executable sets for itself (src/cli/v8-flags.ts). */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { tierUpFlags, v8FlagsFor } from '../../src/cli/v8-flags.js';
 import { ROOT } from '../helpers.js';
+import { requestLikeLoad, runFresh } from './fresh-node.js';
 
-const TIMEOUT_MS = 20_000;
-/** The idle-spell test: two loads and a 10 s idle spell. */
-const IDLE_TIMEOUT_MS = 60_000;
+/** The whole suite: several fresh nodes, one or two at a time (the runner gives a file 60 s). */
+const SUITE_TIMEOUT_MS = 50_000;
 
-/** Runs an ES module `script` in a fresh node with `nodeArgs`; resolves with its stdout. */
-function runFresh(script: string, nodeArgs: readonly string[] = [], timeoutMs = TIMEOUT_MS): Promise<string> {
-  return new Promise((resolve, reject) => {
-    // NODE_OPTIONS cleared: the test runner's own settings must not decide the outcome.
-    const env = { ...process.env, NODE_OPTIONS: '' };
-    execFile(process.execPath, [...nodeArgs, '--input-type=module', '-e', script], { env, timeout: timeoutMs }, (err, stdout) => {
-      if (err !== null) return reject(err);
-      resolve(stdout);
-    });
-  });
-}
-
-/**
- * Script text: `turns` event-loop turns of `perTurn` short-lived objects each, at most
- * `inFlight` alive at a time, as a proxy's requests make them.
- */
-function requestLikeLoad(turns: number, perTurn: number, inFlight: number): string {
-  return `
-    const inFlight = [];
-    for (let turn = 0; turn < ${turns}; turn++) {
-      for (let i = 0; i < ${perTurn}; i++) {
-        inFlight.push({ i, s: 'y' + i, a: [i, turn] });
-        if (inFlight.length > ${inFlight}) inFlight.shift();
-      }
-      await new Promise((resolve) => setImmediate(resolve));
-    }`;
-}
 
 /**
  * In a fresh node: apply the flags for `argv`, then allocate 40 MB of objects that stay
@@ -60,34 +32,6 @@ function youngGenerationKiB(argv: readonly string[], loaded = false): Promise<nu
     const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
     console.log(Math.round(young.space_size / 1024), kept.length);`;
   return runFresh(script).then((stdout) => Number(stdout.split(' ')[0]));
-}
-
-/**
- * In a fresh node, as a proxy: load (the young generation grows), an idle spell of
- * `idleMs`, then the same load again. Prints the smallest young generation any
- * young-generation collection of the second load saw, and its size at the end (KiB).
- */
-function youngAfterIdle(idleMs: number): Promise<{ smallest: number; end: number }> {
-  const module = join(ROOT, 'dist/src/cli/v8-flags.js');
-  const script = `
-    const { allowYoungGenerationGrowth, applyV8Flags } = await import(${JSON.stringify(module)});
-    applyV8Flags(['proxy']);
-    const { getHeapSpaceStatistics } = await import('node:v8');
-    const { PerformanceObserver, constants } = await import('node:perf_hooks');
-    const young = () => Math.round(getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1024);
-    const kept = [];
-    for (let i = 0; i < 500_000; i++) kept.push({ i, s: 'x' + i, a: [i] });
-    allowYoungGenerationGrowth();
-    { ${requestLikeLoad(200, 100_000, 5_000)} }
-    await new Promise((resolve) => setTimeout(resolve, ${idleMs}));
-    let smallest = Infinity;
-    new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) smallest = Math.min(smallest, young());
-    }).observe({ entryTypes: ['gc'] });
-    { ${requestLikeLoad(200, 100_000, 5_000)} }
-    await new Promise((resolve) => setImmediate(resolve));
-    console.log(JSON.stringify({ smallest, end: young(), kept: kept.length }));`;
-  return runFresh(script, [], IDLE_TIMEOUT_MS).then((stdout) => JSON.parse(stdout) as { smallest: number; end: number });
 }
 
 /**
@@ -120,6 +64,13 @@ function optimizedWhen(argv: readonly string[]): Promise<Optimized> {
   return runFresh(script, ['--allow-natives-syntax']).then((stdout) => JSON.parse(stdout) as Optimized);
 }
 
+/** optimizedWhen for a proxy and for another command, run once for the tests that read it. */
+let optimizationRun: Promise<[Optimized, Optimized]> | undefined;
+function optimization(): Promise<[Optimized, Optimized]> {
+  optimizationRun ??= Promise.all([optimizedWhen(['proxy']), optimizedWhen(['control-plane'])]);
+  return optimizationRun;
+}
+
 interface Optimized {
   readonly before: boolean;
   readonly idle: boolean;
@@ -127,7 +78,7 @@ interface Optimized {
   readonly tierUpCalls: number;
 }
 
-describe('V8 flags of the trellis executable', { timeout: TIMEOUT_MS }, () => {
+describe('V8 flags of the trellis executable', { timeout: SUITE_TIMEOUT_MS }, () => {
   it('caps the young generation for the proxy only', () => {
     assert.deepEqual(v8FlagsFor(['proxy', '--xds', '127.0.0.1:15010'], [], undefined), ['--semi-space-growth-factor=1', '--no-opt']);
     assert.deepEqual(v8FlagsFor(['control-plane'], [], undefined), []);
@@ -151,14 +102,14 @@ describe('V8 flags of the trellis executable', { timeout: TIMEOUT_MS }, () => {
 
   // What allowOptimizationUnderLoad relies on: this Node's V8 reads --opt each time code gets hot.
   it('optimizes no code in the proxy process during start-up or while idle, and hot code under load', async () => {
-    const [proxy, other] = await Promise.all([optimizedWhen(['proxy']), optimizedWhen(['control-plane'])]);
+    const [proxy, other] = await optimization();
     assert.deepEqual({ ...proxy, tierUpCalls: undefined }, { before: false, idle: false, loaded: true, tierUpCalls: undefined });
     assert.deepEqual({ ...other, tierUpCalls: undefined }, { before: true, idle: true, loaded: true, tierUpCalls: undefined });
   });
 
   // The tier-up flags: code a new connection runs once gets optimized within a burst.
   it('tiers up code first run under load several times sooner in the proxy than V8 does by default', async () => {
-    const [proxy, other] = await Promise.all([optimizedWhen(['proxy']), optimizedWhen(['control-plane'])]);
+    const [proxy, other] = await optimization();
     assert.ok(proxy.tierUpCalls <= 300, `proxy: optimization asked for after ${proxy.tierUpCalls} calls`);
     assert.ok(other.tierUpCalls >= 3 * proxy.tierUpCalls, `control-plane: after ${other.tierUpCalls} calls, proxy ${proxy.tierUpCalls}`);
   });
@@ -183,13 +134,3 @@ describe('V8 flags of the trellis executable', { timeout: TIMEOUT_MS }, () => {
   });
 });
 
-describe('the young generation of a proxy back from idle', { timeout: IDLE_TIMEOUT_MS }, () => {
-  // V8 shrinks the young generation at the first collection after an idle spell (its
-  // allocation rate over the last 5 s is low); held at its size after that, a sidecar
-  // served every later load at five times the scavenges.
-  it('grows it back to the loaded size when load returns after an idle spell shrank it', async () => {
-    const { smallest, end } = await youngAfterIdle(10_000);
-    assert.ok(smallest < 12_288, `the idle spell did not shrink the young generation (smallest ${smallest} KiB): nothing to grow back`);
-    assert.ok(end >= 12_288 && end <= 24_576, `young generation after the second load: ${end} KiB (smallest ${smallest} KiB)`);
-  });
-});
