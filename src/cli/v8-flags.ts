@@ -34,8 +34,9 @@
  * connection runs once (socket construction, the first read, close and destroy). Under a
  * burst of 1,000 new connections that code ran unoptimized through two or three bursts,
  * and the second and third bursts took 75–176 ms at p99; with these flags, 36–64 ms
- * (same-machine A/B, five runs; docs/proxy.md). Set at start-up they would cost idle memory (about 4 MiB: more
- * start-up code gets baseline-compiled), so they wait for load as `--opt` does.
+ * (same-machine A/B, five runs; docs/proxy.md). Set at start-up they would cost idle
+ * memory (about 4 MiB: more start-up code gets baseline-compiled), so they wait for load
+ * as `--opt` does.
  *
  * A user who sizes the young generation (`--max-semi-space-size` or
  * `--semi-space-growth-factor` on the node command line, or in NODE_OPTIONS) gets theirs,
@@ -111,7 +112,7 @@ export function allowOptimizationUnderLoad(): void {
   let lastScavengeMs = -Infinity;
   afterCollections((entries) => {
     for (const entry of entries) {
-      if ((entry as { detail?: { kind?: number } }).detail?.kind !== perfConstants.NODE_PERFORMANCE_GC_MINOR) continue;
+      if (!isScavenge(entry)) continue;
       if (entry.startTime - lastScavengeMs < LOAD_SCAVENGE_GAP_MS) {
         for (const flag of tierUpFlags(process.execArgv, process.env.NODE_OPTIONS)) setFlagsFromString(flag);
         setFlagsFromString('--opt');
@@ -121,6 +122,11 @@ export function allowOptimizationUnderLoad(): void {
     }
     return false;
   });
+}
+
+/** Whether a `gc` performance entry is a young-generation collection. */
+function isScavenge(entry: PerformanceEntry): boolean {
+  return (entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR;
 }
 
 /** Calls `done` with the garbage collections V8 reports, until it returns true. */
@@ -164,7 +170,7 @@ export function allowYoungGenerationGrowth(): void {
   let lastScavengeMs = -Infinity;
   afterCollections((entries) => {
     for (const entry of entries) {
-      if ((entry as { detail?: { kind?: number } }).detail?.kind !== perfConstants.NODE_PERFORMANCE_GC_MINOR) continue;
+      if (!isScavenge(entry)) continue;
       const underLoad = entry.startTime - lastScavengeMs < LOAD_SCAVENGE_GAP_MS;
       lastScavengeMs = entry.startTime;
       const loaded = youngGenerationBytes() >= LOADED_ENOUGH * LOADED_YOUNG_BYTES;
