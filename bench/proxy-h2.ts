@@ -16,9 +16,9 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { h2load, type H2Result } from './proxy-load.js';
+import { type H2Result, h2loadCpu } from './proxy-load.js';
 import { printProfile, summarizeProfile } from './proxy-profile.js';
-import { CORES, cpuTime, killAllSync, pinSelf, type Proc, stopAll, which } from './proxy-procs.js';
+import { CORES, killAllSync, pinSelf, type Proc, stopAll, which } from './proxy-procs.js';
 import { type Server, startNginxProxy, startTrellis, startUpstream, type TrellisServer } from './proxy-servers.js';
 import { median, table } from './stats.js';
 
@@ -32,11 +32,6 @@ interface Target {
   readonly runs: H2Result[];
   /** The proxy's CPU time (user + kernel) per request of each run, in µs: less disturbed by other work on the machine than req/s. */
   readonly cpuUs: number[];
-}
-
-function busyUs(proc: Proc): number {
-  const t = cpuTime(proc.tree());
-  return t.userUs + t.systemUs;
 }
 
 async function main(): Promise<void> {
@@ -71,11 +66,8 @@ async function main(): Promise<void> {
     for (let r = 1; r <= rounds; r++) {
       const line: string[] = [];
       for (const t of targets) {
-        const before = busyUs(t.proc);
-        const res = await h2load(t.port, t.authority);
+        const { result: res, cpuUs: cpu } = await h2loadCpu(t.port, t.authority, t.proc);
         if (res.status2xx !== res.requests) throw new Error(`${t.name}: ${res.status2xx} of ${res.requests} answered 2xx`);
-        // The warm-up's requests are in the CPU time too.
-        const cpu = (busyUs(t.proc) - before) / (res.requests * 1.1);
         t.runs.push(res);
         t.cpuUs.push(cpu);
         line.push(`${t.name} ${res.rps} (${cpu.toFixed(1)} µs)`);

@@ -7,7 +7,7 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CORES, type CoreTimes, coreTimes, type CpuTime, cpuTime, listenDrops, NO_CPU_TIME, type Proc, RssSampler, start } from './proxy-procs.js';
+import { busyUs, CORES, type CoreTimes, coreTimes, cpuTime, listenDrops, NO_CPU_TIME, type Proc, RssSampler, start } from './proxy-procs.js';
 import type { StormResult } from './proxy-storm.js';
 
 export const WARMUP_S = 2;
@@ -83,8 +83,6 @@ function parseWrk(out: string, connections: number): WrkOutput {
     socketErrors: /Socket errors: (.*)/.exec(out)?.[1]?.trim() ?? '',
   };
 }
-
-const busyUs = (t: CpuTime): number => t.userUs + t.systemUs;
 
 /** CPU time of our own processes on the two cores, read before and after a run. */
 interface Accounts {
@@ -188,6 +186,13 @@ export async function speaksH2c(port: number, authority: string | undefined): Pr
 export async function h2load(port: number, authority: string | undefined, scheme: Scheme = 'http'): Promise<H2Result> {
   await runTool('h2load warm-up', 'h2load', h2Args(port, authority, H2_REQUESTS / 10, H2_CONNECTIONS, H2_STREAMS, scheme), 60_000);
   return parseH2load(await runTool('h2load', 'h2load', h2Args(port, authority, H2_REQUESTS, H2_CONNECTIONS, H2_STREAMS, scheme), 120_000));
+}
+
+/** `h2load()` through `proxy`, and the proxy's CPU time (user + kernel) per request in µs, the warm-up's requests included. */
+export async function h2loadCpu(port: number, authority: string | undefined, proxy: Proc): Promise<{ result: H2Result; cpuUs: number }> {
+  const before = busyUs(cpuTime(proxy.tree()));
+  const result = await h2load(port, authority);
+  return { result, cpuUs: (busyUs(cpuTime(proxy.tree())) - before) / (result.requests + H2_REQUESTS / 10) };
 }
 
 export const STORM_CLIENTS = { h2load: 'h2load', node: 'node' } as const;

@@ -215,6 +215,9 @@ export interface CpuTime {
 
 export const NO_CPU_TIME: CpuTime = { userUs: 0, systemUs: 0 };
 
+/** User plus kernel time (µs). */
+export const busyUs = (t: CpuTime): number => t.userUs + t.systemUs;
+
 /** User and kernel CPU time of a set of processes (all threads), in µs; 10 ms resolution. */
 export function cpuTime(pids: readonly number[]): CpuTime {
   let user = 0;

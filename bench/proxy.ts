@@ -15,9 +15,9 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DURATION_S, H2_REQUESTS, type H2Result, h2load, speaksH2c, STORM_CONNECTIONS, stormH2load, stormNode, type StormRun, WARMUP_S, wrk, type WrkResult } from './proxy-load.js';
+import { DURATION_S, H2_REQUESTS, type H2Result, h2load, h2loadCpu, speaksH2c, STORM_CONNECTIONS, stormH2load, stormNode, type StormRun, WARMUP_S, wrk, type WrkResult } from './proxy-load.js';
 import { printProfile, type ProfileSummary, summarizeProfile } from './proxy-profile.js';
-import { CORES, type CpuTime, cpuTime, killAllSync, loadAverage, PINNING, pinSelf, type Proc, rssMb, stopAll, which } from './proxy-procs.js';
+import { CORES, killAllSync, loadAverage, PINNING, pinSelf, type Proc, rssMb, stopAll, which } from './proxy-procs.js';
 import { type Server, startHaproxy, startNginxProxy, startTrellis, startUpstream, trellisRequestCounts, type TrellisServer } from './proxy-servers.js';
 import { median, sleep, table } from './stats.js';
 
@@ -296,18 +296,13 @@ async function takingTurns(nginx: Server, trellis: TrellisServer, upstream: Proc
       [nginx, nginx.h2cPort as number, undefined, out.h2c.nginx, out.h2c.nginxCpuUs],
       [trellis, trellis.port, trellis.host, out.h2c.trellis, out.h2c.trellisCpuUs],
     ] as const) {
-      const before = busyUs(cpuTime(server.proc.tree()));
-      const r = await h2load(port, authority);
-      // The warm-up's requests are in the CPU time too.
-      const requests = r.requests + H2_REQUESTS / 10;
-      rps.push(r.rps);
-      cpu.push(Math.round(((busyUs(cpuTime(server.proc.tree())) - before) / requests) * 10) / 10);
+      const r = await h2loadCpu(port, authority, server.proc);
+      rps.push(r.result.rps);
+      cpu.push(Math.round(r.cpuUs * 10) / 10);
     }
   }
   return out;
 }
-
-const busyUs = (t: CpuTime): number => t.userUs + t.systemUs;
 
 function printInterleaved(x: Interleaved | null): void {
   if (x === null) return;
