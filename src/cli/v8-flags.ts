@@ -42,7 +42,7 @@
  * `--semi-space-growth-factor` on the node command line, or in NODE_OPTIONS) gets theirs,
  * and one who sets `--opt`/`--turbofan` (or their `--no-` forms) gets that.
  */
-import { constants as perfConstants, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
+import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 /** Flags that, given by the user, mean the young generation is sized already (V8 takes `-` or `_`). */
@@ -109,30 +109,31 @@ const LOAD_SCAVENGE_GAP_MS = 1_000;
 export function allowOptimizationUnderLoad(): void {
   if (!optimizationHeld) return;
   optimizationHeld = false;
-  let lastScavengeMs = -Infinity;
-  afterCollections((entries) => {
-    for (const entry of entries) {
-      if (!isScavenge(entry)) continue;
-      if (entry.startTime - lastScavengeMs < LOAD_SCAVENGE_GAP_MS) {
-        for (const flag of tierUpFlags(process.execArgv, process.env.NODE_OPTIONS)) setFlagsFromString(flag);
-        setFlagsFromString('--opt');
-        return true;
-      }
-      lastScavengeMs = entry.startTime;
-    }
-    return false;
+  onScavenges((underLoad) => {
+    if (!underLoad) return false;
+    for (const flag of tierUpFlags(process.execArgv, process.env.NODE_OPTIONS)) setFlagsFromString(flag);
+    setFlagsFromString('--opt');
+    return true;
   });
 }
 
-/** Whether a `gc` performance entry is a young-generation collection. */
-function isScavenge(entry: PerformanceEntry): boolean {
-  return (entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR;
-}
-
-/** Calls `done` with the garbage collections V8 reports, until it returns true. */
-function afterCollections(done: (entries: readonly PerformanceEntry[]) => boolean): void {
+/**
+ * Calls `each` after every young-generation collection V8 reports, with whether it came
+ * less than LOAD_SCAVENGE_GAP_MS after the one before (the proxy is under load), until
+ * `each` returns true.
+ */
+function onScavenges(each: (underLoad: boolean) => boolean): void {
+  let lastScavengeMs = -Infinity;
   const observer = new PerformanceObserver((list) => {
-    if (done(list.getEntries())) observer.disconnect();
+    for (const entry of list.getEntries()) {
+      if ((entry as { detail?: { kind?: number } }).detail?.kind !== perfConstants.NODE_PERFORMANCE_GC_MINOR) continue;
+      const underLoad = entry.startTime - lastScavengeMs < LOAD_SCAVENGE_GAP_MS;
+      lastScavengeMs = entry.startTime;
+      if (each(underLoad)) {
+        observer.disconnect();
+        return;
+      }
+    }
   });
   observer.observe({ entryTypes: ['gc'] });
 }
@@ -158,28 +159,24 @@ function youngGenerationBytes(): number {
  * collection at a low allocation rate) takes the semi-spaces back to their start size.
  * Held at factor 1 from then on, a sidecar that had been idle for 15 s served its next
  * load with small semi-spaces for good: five times the scavenges, and 2–4 % less
- * throughput at 50 connections in a same-time A/B. So the observer stays: when young-generation
- * collections come close together (load) while it is below the loaded size, the factor
- * is set to take it back there in one step. Nothing happens in a process whose young
+ * throughput at 50 connections in a same-time A/B. So the observer stays: when
+ * young-generation collections come close together (load) while it is below the loaded
+ * size, the factor is set to take it back there in one step. Nothing happens in a process whose young
  * generation is not held.
  */
 export function allowYoungGenerationGrowth(): void {
   if (!held) return;
   held = false;
-  let growing = setGrowthTowardsLoaded();
-  let lastScavengeMs = -Infinity;
-  afterCollections((entries) => {
-    for (const entry of entries) {
-      if (!isScavenge(entry)) continue;
-      const underLoad = entry.startTime - lastScavengeMs < LOAD_SCAVENGE_GAP_MS;
-      lastScavengeMs = entry.startTime;
-      const loaded = youngGenerationBytes() >= LOADED_ENOUGH * LOADED_YOUNG_BYTES;
-      if (loaded && growing) {
-        setFlagsFromString('--semi-space-growth-factor=1');
-        growing = false;
-      } else if (!loaded && !growing && underLoad) {
-        growing = setGrowthTowardsLoaded();
-      }
+  setGrowthTowardsLoaded();
+  let growing = true;
+  onScavenges((underLoad) => {
+    const loaded = youngGenerationBytes() >= LOADED_ENOUGH * LOADED_YOUNG_BYTES;
+    if (loaded && growing) {
+      setFlagsFromString('--semi-space-growth-factor=1');
+      growing = false;
+    } else if (!loaded && !growing && underLoad) {
+      setGrowthTowardsLoaded();
+      growing = true;
     }
     return false;
   });
@@ -193,10 +190,9 @@ export function allowYoungGenerationGrowth(): void {
  */
 const LOADED_ENOUGH = 0.75;
 
-/** Sets the growth factor that takes the young generation from its size now nearest to LOADED_YOUNG_BYTES in one step; true. */
-function setGrowthTowardsLoaded(): boolean {
+/** Sets the growth factor that takes the young generation from its size now nearest to LOADED_YOUNG_BYTES in one step. */
+function setGrowthTowardsLoaded(): void {
   const now = Math.max(1, youngGenerationBytes());
   const factor = Math.min(LOADED_GROWTH, Math.max(2, Math.round(LOADED_YOUNG_BYTES / now)));
   setFlagsFromString(`--semi-space-growth-factor=${factor}`);
-  return true;
 }
