@@ -8,6 +8,7 @@
  * per connection, module-level handlers (no closures per connection).
  */
 import type { Socket } from 'node:net';
+import { readWith, stopReading } from './socket-reader.js';
 
 const kPeek = Symbol('trellis.first-bytes');
 
@@ -33,7 +34,7 @@ export function peekFirstBytes<C, T>(socket: Socket, context: C, connections: Se
   if (timeoutMs > 0) state.timer = setTimeout(onTimeout, timeoutMs, socket);
   (socket as PeekSocket)[kPeek] = state as PeekState<unknown, unknown>;
   connections.add(socket);
-  socket.on('data', onData);
+  readWith(socket, onData);
   socket.on('close', onClose);
   socket.on('error', noop);
 }
@@ -42,20 +43,21 @@ function noop(): void {}
 
 function onData(this: PeekSocket, chunk: Buffer): void {
   const st = this[kPeek] as PeekState<unknown, unknown>;
-  const buf = st.buf === null ? chunk : Buffer.concat([st.buf, chunk]);
+  // Kept past this call, or put back on the socket: not a view of its read buffer. Once per connection.
+  const buf = st.buf === null ? Buffer.from(chunk) : Buffer.concat([st.buf, chunk]);
   const result = st.inspect(buf);
   if (result === undefined) {
     st.buf = buf;
     return;
   }
-  this.pause(); // before the 'data' listener goes, or the next chunk is lost
+  this.pause(); // before the reader goes, or the next chunk is lost
   stop(this, st);
   st.done(st.context, this, result, buf);
 }
 
 function stop(s: PeekSocket, st: PeekState<unknown, unknown>): void {
   if (st.timer !== null) clearTimeout(st.timer);
-  s.removeListener('data', onData);
+  stopReading(s);
   s.removeListener('close', onClose);
   s.removeListener('error', noop);
   s[kPeek] = undefined;

@@ -33,6 +33,7 @@ import { serializeRequestHead, serializeResponseHead, stripHopByHop } from './he
 import { applyMutation, beginForward, decide, moveForward, type ForwardDecision, headerOf, type LocalDecision, NO_FLAGS, removeHeader } from './router.js';
 import { handleConnect } from '../tcp/tcp-proxy.js';
 import { tunnel } from '../tcp/tunnel.js';
+import { owned, readWith, stopReading } from '../socket-reader.js';
 
 export type { ListenContext, ListenerMode, ProxyIdentity } from './context.js';
 export { LISTENER_MODES } from './context.js';
@@ -163,7 +164,7 @@ export function serveConnection(socket: Socket, ctx: ListenContext, first?: Buff
   (socket as SocketWithConn)[kConn] = down;
   socket.setNoDelay(true);
   ctx.connections.add(socket);
-  socket.on('data', onDownstreamData);
+  readWith(socket, onDownstreamData);
   socket.on('drain', onDownstreamDrain);
   socket.on('close', onDownstreamClose);
   socket.on('error', noop);
@@ -184,19 +185,27 @@ export function drainConnection(socket: Socket): void {
   if (down === undefined || down.exchange === null) socket.end();
 }
 
+/**
+ * The downstream socket's reader. `chunk` may be a view of the socket's read buffer
+ * (socket-reader.ts): what this call keeps, or writes on its own, is copied first; the
+ * common request, whose head is parsed into strings and answered with new buffers, keeps
+ * nothing of it.
+ */
 function onDownstreamData(this: SocketWithConn, chunk: Buffer): void {
   const down = this[kConn] as Downstream;
   const ex = down.exchange;
   if (ex !== null && !ex.reqDone) {
     forwardRequestBody(ex, chunk, 0);
-    return;
+  } else {
+    const partial = down.buf !== null;
+    down.buf = down.buf === null ? chunk : Buffer.concat([down.buf, chunk]);
+    // A head can only complete when a line ends: re-parse a partial head only then (or when
+    // it outgrows the limit), so a client dripping its head byte by byte costs linear time.
+    if (ex === null && (!partial || chunk.includes(0x0a) || down.buf.length > DEFAULT_PARSE_LIMITS.maxHeadBytes)) processHead(down);
+    else if (down.buf.length > 1_048_576) down.socket.pause(); // pipelined data waits its turn
   }
-  const partial = down.buf !== null;
-  down.buf = down.buf === null ? chunk : Buffer.concat([down.buf, chunk]);
-  // A head can only complete when a line ends: re-parse a partial head only then (or when
-  // it outgrows the limit), so a client dripping its head byte by byte costs linear time.
-  if (ex === null && (!partial || chunk.includes(0x0a) || down.buf.length > DEFAULT_PARSE_LIMITS.maxHeadBytes)) processHead(down);
-  else if (down.buf.length > 1_048_576) down.socket.pause(); // pipelined data waits its turn
+  // A partial head, or pipelined requests waiting their turn, outlive this read.
+  if (down.buf !== null) down.buf = owned(down.buf);
 }
 
 function onDownstreamDrain(this: SocketWithConn): void {
@@ -271,7 +280,7 @@ function startExchange(down: Downstream, head: RequestHead): void {
     detachDownstream(down);
     const rest = down.buf;
     down.buf = null;
-    handleConnect(down.socket, ctx, head.target, rest);
+    handleConnect(down.socket, ctx, head.target, rest === null ? null : owned(rest));
     return;
   }
   const ex = new Exchange(down, head);
@@ -616,15 +625,17 @@ function forwardRequestBody(ex: Exchange, chunk: Buffer, start: number): void {
     return;
   }
   ex.bytesIn += r.consumed;
+  // Body bytes are kept for a retry and queued by writes: a copy, not a view of the read buffer.
+  const body = r.consumed > 0 ? owned(chunk.subarray(start, start + r.consumed)) : chunk;
   if (r.consumed > 0 && ex.replay !== null) {
     // Kept for a retry while small enough; beyond that the request can no longer be replayed.
     ex.replayBytes += r.consumed;
     if (ex.replayBytes > RETRY_BUFFER_LIMIT) ex.replay = null;
-    else ex.replay.push(chunk.subarray(start, start + r.consumed));
+    else ex.replay.push(body);
   }
-  if (r.consumed > 0 && ex.h2 !== null && !ex.h2.write(chunk.subarray(start, start + r.consumed))) ex.down.socket.pause();
+  if (r.consumed > 0 && ex.h2 !== null && !ex.h2.write(body)) ex.down.socket.pause();
   if (r.consumed > 0 && ex.up !== null) {
-    let out = chunk.subarray(start, start + r.consumed);
+    let out = body;
     const head = ex.pendingUp;
     if (head !== null) {
       ex.pendingUp = null;
@@ -748,7 +759,7 @@ function onUpstreamData(this: UpstreamSocket, chunk: Buffer): void {
     const buf = ex.resBuf === null ? chunk : Buffer.concat([ex.resBuf, chunk]);
     const r = parseResponseHead(buf, 0, ex.head.method);
     if (r.kind === 'incomplete') {
-      ex.resBuf = buf;
+      ex.resBuf = owned(buf); // outlives this read
       return;
     }
     if (r.kind === 'error') {
@@ -826,14 +837,21 @@ function forwardResponseBody(ex: Exchange, buf: Buffer, start: number): void {
 /** Small first body pieces travel with the head in one write: a syscall is most of a small request's cost. */
 const JOIN_LIMIT = 16 * 1024;
 
+/** Writes response bytes downstream (`data` may be a view of the upstream socket's read buffer). */
 function writeDown(ex: Exchange, data: Buffer): void {
   ex.bytesOut += data.length;
   let out = data;
   const head = ex.pendingDown;
-  if (head !== null) {
+  if (head !== null && data.length <= JOIN_LIMIT) {
     ex.pendingDown = null;
-    if (data.length <= JOIN_LIMIT) out = Buffer.concat([head, data], head.length + data.length);
-    else if (!ex.down.closed) ex.down.socket.write(head);
+    out = Buffer.concat([head, data], head.length + data.length);
+  } else {
+    // A write the kernel does not take at once keeps a reference to its bytes.
+    out = owned(data);
+    if (head !== null) {
+      ex.pendingDown = null;
+      if (!ex.down.closed) ex.down.socket.write(head);
+    }
   }
   if (!ex.down.closed && !ex.down.socket.write(out) && ex.up !== null) ex.up.socket.pause();
 }
@@ -879,7 +897,7 @@ function afterExchange(ex: Exchange): void {
 // ---- tunnels: CONNECT and upgrades ----
 
 function detachDownstream(down: Downstream): void {
-  down.socket.removeListener('data', onDownstreamData);
+  stopReading(down.socket);
   down.socket.removeListener('drain', onDownstreamDrain);
 }
 
@@ -890,7 +908,7 @@ function switchToTunnel(ex: Exchange, up: UpstreamConnection, buf: Buffer, head:
   headers.push('connection', 'upgrade', 'upgrade', head.upgrade ?? ex.head.upgrade ?? '');
   writeDown(ex, serializeResponseHead(101, head.reason === '' ? 'Switching Protocols' : head.reason, headers));
   const s = up.socket as UpstreamSocket;
-  s.removeListener('data', onUpstreamData);
+  stopReading(s);
   s.removeListener('drain', onUpstreamDrain);
   s.removeListener('close', onUpstreamClose);
   s.removeListener('timeout', onUpstreamTimeout);
@@ -902,7 +920,7 @@ function switchToTunnel(ex: Exchange, up: UpstreamConnection, buf: Buffer, head:
   ex.reqDone = true;
   detachDownstream(down);
   down.exchange = null;
-  if (head.headBytes < buf.length) down.socket.write(buf.subarray(head.headBytes));
+  if (head.headBytes < buf.length) down.socket.write(owned(buf.subarray(head.headBytes)));
   if (down.buf !== null) {
     s.write(down.buf);
     down.buf = null;

@@ -4,6 +4,7 @@
  * HTTP path: a tunnel lives for a connection, so its handlers are per tunnel.
  */
 import type { Socket } from 'node:net';
+import { owned, readWith } from '../socket-reader.js';
 
 export interface TunnelStats {
   /** Bytes from `a` to `b`, and back. */
@@ -20,9 +21,9 @@ export function tunnel(a: Socket, b: Socket, onClose: (stats: TunnelStats) => vo
     if (open === 0) onClose(stats);
   };
   const wire = (from: Socket, to: Socket, count: (n: number) => void): void => {
-    from.on('data', (chunk: Buffer) => {
+    readWith(from, (chunk: Buffer) => {
       count(chunk.length);
-      if (!to.write(chunk)) from.pause();
+      if (!to.write(owned(chunk))) from.pause();
     });
     to.on('drain', () => from.resume());
     from.on('end', () => to.end());

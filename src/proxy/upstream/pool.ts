@@ -28,6 +28,7 @@ import { connect, type Socket } from 'node:net';
 import type { PoolSettings, TcpKeepalive } from '../config/pool-settings.js';
 import { setTcpKeepalive } from '../listener/fast-accept.js';
 import { handshakeFailure, type UpstreamTls } from '../tls/tls-context.js';
+import { ownReadBuffer, readWith } from '../socket-reader.js';
 
 /** Envoy/Istio default upstream idle timeout: 1 hour. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
@@ -58,6 +59,7 @@ export type PooledSocket = Socket & { [kConnection]?: UpstreamConnection };
  */
 export interface ConnectionHandlers {
   readonly connect: (this: PooledSocket) => void;
+  /** The socket's bytes; `chunk` may be a view of its read buffer, valid during the call (socket-reader.ts). */
   readonly data: (this: PooledSocket, chunk: Buffer) => void;
   readonly drain: (this: PooledSocket) => void;
   readonly close: (this: PooledSocket) => void;
@@ -142,9 +144,11 @@ export class EndpointPool {
   /** A new connection; the caller attaches its handlers before the connect completes. */
   create(): UpstreamConnection {
     const tls = this.tls;
-    const socket = tls === null ? connect({ host: this.address, port: this.port, noDelay: true, keepAlive: true }) : tls.connect(this.address, this.port);
+    // Plaintext connections read into a buffer of their own (socket-reader.ts).
+    const socket = tls === null ? connect({ host: this.address, port: this.port, noDelay: true, keepAlive: true, onread: ownReadBuffer() }) : tls.connect(this.address, this.port);
     const c = new UpstreamConnection(socket, this);
     (socket as PooledSocket)[kConnection] = c;
+    readWith(socket, onPooledData);
     if (tls !== null) socket.once('error', onTlsError);
     this.open++;
     socket.setTimeout(this.options.connectTimeoutMs);
@@ -223,13 +227,11 @@ export function useHandlers(c: UpstreamConnection, h: ConnectionHandlers): void 
     s.on('error', noop); // 'close' follows, and the handlers act on that
   } else {
     s.removeListener(connectEvent, prev.connect);
-    s.removeListener('data', prev.data);
     s.removeListener('drain', prev.drain);
     s.removeListener('close', prev.close);
     s.removeListener('timeout', prev.timeout);
   }
   s.on(connectEvent, h.connect);
-  s.on('data', h.data);
   s.on('drain', h.drain);
   s.on('close', h.close);
   s.on('timeout', h.timeout);
@@ -237,6 +239,13 @@ export function useHandlers(c: UpstreamConnection, h: ConnectionHandlers): void 
 }
 
 function noop(): void {}
+
+/** The socket's reader: its bytes go to the engine whose handlers it has. */
+function onPooledData(this: PooledSocket, chunk: Buffer): void {
+  const h = (this[kConnection] as UpstreamConnection).handlers;
+  if (h !== null) h.data.call(this, chunk);
+  else this.destroy(); // bytes before any engine sent a request: the server broke the protocol
+}
 
 /** A TLS connection's error before it was up: keep its handshake's failure for the 503 body. */
 function onTlsError(this: PooledSocket, err: Error): void {

@@ -21,6 +21,7 @@ import { CONNECTION_OVERFLOW, CONNECTION_WAIT, finishUse, takeConnection } from 
 import type { ClusterRuntime } from '../../config/clusters.js';
 import { connected, type ConnectionHandlers, type EndpointPool, kConnection, type PooledSocket, type UpstreamConnection, useHandlers } from '../../upstream/pool.js';
 import { BodyFramer } from '../h1-body.js';
+import { owned } from '../../socket-reader.js';
 import { parseResponseHead, type ResponseHead } from '../h1-parser.js';
 import { serializeRequestHead, stripHopByHop } from '../headers.js';
 import { type ForwardDecision, headerOf } from '../router.js';
@@ -224,8 +225,11 @@ function onData(this: PooledSocket, chunk: Buffer): void {
     this.destroy();
     return;
   }
-  if (ex.h1Res === null) headBytes(ex, up, chunk);
-  else bodyBytes(ex, up, chunk, 0);
+  // Its pieces go out as DATA frames, which hold on to them until sent: a copy, not a
+  // view of the socket's read buffer (socket-reader.ts).
+  const bytes = owned(chunk);
+  if (ex.h1Res === null) headBytes(ex, up, bytes);
+  else bodyBytes(ex, up, bytes, 0);
 }
 
 function headBytes(ex: H2Exchange, up: UpstreamConnection, chunk: Buffer): void {
