@@ -295,7 +295,7 @@ export class Proxy {
     // to node:net where it is not built.
     createListener(place.host, place.port, (socket) => dispatch.accept(socket), {
       native: process.env.TRELLIS_NATIVE_ACCEPT !== '0',
-      ownReadBuffers: true,
+      sharedReadBuffer: true,
       onError: (err) => this.#log.warn('accept failed', { listener: name, err }),
     }).then(
       (listener) => {

@@ -1,50 +1,53 @@
 /**
  * How the proxy reads its sockets: one reader function per socket at a time, and, for
- * the plaintext TCP sockets it makes itself, into a read buffer each socket keeps
+ * the plaintext TCP sockets it makes itself, into one read buffer that all of them share
  * (node:net's `onread` option) instead of through 'data' events.
  *
- * Why the buffer of its own: for every read that ends in a 'data' event, Node 20
- * allocates 64 KiB, reads into it, allocates the size read and copies into that, frees the
- * 64 KiB, wraps the copy in an ArrayBuffer and a Buffer (both left to the garbage
- * collector), and passes the Buffer through the Readable stream's push and emit. With
- * `onread` the socket reads into its own buffer and calls one function. On the
- * HTTP/1.1 path at 50 keep-alive connections that was a fifth of the proxy's user CPU
- * per request (docs/performance.md).
+ * Why: for every read that ends in a 'data' event, Node 20 allocates 64 KiB, reads into
+ * it, allocates the size read and copies into that, frees the 64 KiB, wraps the copy in
+ * an ArrayBuffer and a Buffer (both left to the garbage collector), and passes the Buffer
+ * through the Readable stream's push and emit. With `onread` the socket reads into the
+ * buffer it was given and calls one function. On the HTTP/1.1 path at 50 keep-alive
+ * connections that was a fifth of the proxy's user CPU per request (docs/performance.md).
  *
- * The catch: what a reader gets from such a socket is a view of that buffer, which the
- * socket's next read overwrites. A reader copies, with `owned()`, what it keeps past its
- * call: bytes it stores, and bytes it writes as they are (a write the kernel does not
- * take at once keeps a reference to the bytes it was given; one joined to other bytes with
- * Buffer.concat is a copy already).
+ * One buffer serves every socket because the event loop reads one socket at a time and
+ * calls its reader before the next read. A buffer per socket would cost an allocation
+ * per connection; with 1,000 clients connecting at once, that made the slowest of them
+ * wait 30–50 ms longer (same-machine A/B).
+ *
+ * The catch: what a reader gets from such a socket is a view of the shared buffer, which
+ * the next read of any of them overwrites. A reader copies, with `owned()`, what it keeps
+ * past its call: bytes it stores, and bytes it writes as they are (a write the kernel
+ * does not take at once keeps a reference to the bytes it was given; bytes joined to
+ * others with Buffer.concat are a copy already).
  *
  * Sockets made elsewhere (node:net's server, TLS sockets) emit 'data' as usual:
  * `readWith` reads those through a 'data' listener, so every engine reads both kinds
- * alike. A socket with its own buffer that gets bytes while no reader is set keeps them
- * (paused, put back with `unshift`); they reach the next reader as a 'data' event once
- * the socket is resumed, as do bytes anyone else puts back.
+ * alike. A socket reading into the shared buffer that gets bytes while no reader is set
+ * keeps them (paused, put back with `unshift`); they reach the next reader as a 'data'
+ * event once the socket is resumed, as do bytes anyone else puts back.
  */
 import type { OnReadOpts, Socket } from 'node:net';
 
-/** Read size: Envoy's raw buffer socket also reads at most 16 KiB at a time. */
-export const READ_BUFFER_BYTES = 16 * 1024;
+/** The most one read takes: as much as Node's own reads. */
+export const READ_BUFFER_BYTES = 64 * 1024;
 
-/** A socket's reader; `this` is the socket. `chunk` may be a view of the socket's read buffer (see `owned`). */
+/** A socket's reader; `this` is the socket. `chunk` may be a view of the shared read buffer (see `owned`). */
 export type Reader = (this: Socket, chunk: Buffer) => void;
 
 const kReader = Symbol('trellis.reader');
 type ReadingSocket = Socket & { [kReader]?: Reader | null };
 
-/** The memory of every read buffer handed out (its views are told apart by their ArrayBuffer). */
-const readBuffers = new WeakSet<ArrayBufferLike>();
+const READ_BUFFER = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+const SHARED = READ_BUFFER.buffer;
+const ON_READ: OnReadOpts = { buffer: READ_BUFFER, callback: onRead };
 
 /**
- * The `onread` option for `net.connect` or `new net.Socket`: the socket reads into a new
- * buffer of its own and passes each read to its reader (`readWith`).
+ * The `onread` option for `net.connect` or `new net.Socket`: the socket reads into the
+ * shared buffer and passes each read to its reader (`readWith`).
  */
-export function ownReadBuffer(): OnReadOpts {
-  const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-  readBuffers.add(buffer.buffer);
-  return { buffer, callback: onRead };
+export function sharedReadBuffer(): OnReadOpts {
+  return ON_READ;
 }
 
 /** `this` is the socket (node:net calls it as the socket's method). True: go on reading. */
@@ -85,12 +88,12 @@ function onData(this: ReadingSocket, chunk: Buffer): void {
   if (reader != null) reader.call(this, chunk);
 }
 
-/** True when `chunk` is a view of a socket's read buffer, which the socket's next read overwrites. */
+/** True when `chunk` is a view of the shared read buffer, which the next read overwrites. */
 export function isReadView(chunk: Buffer): boolean {
-  return readBuffers.has(chunk.buffer);
+  return chunk.buffer === SHARED;
 }
 
-/** `chunk`, or a copy of it when it is a view of a read buffer: for bytes that must outlive the reader's call. */
+/** `chunk`, or a copy of it when it is a view of the shared read buffer: for bytes that must outlive the reader's call. */
 export function owned(chunk: Buffer): Buffer {
-  return readBuffers.has(chunk.buffer) ? Buffer.from(chunk) : chunk;
+  return chunk.buffer === SHARED ? Buffer.from(chunk) : chunk;
 }

@@ -1,5 +1,5 @@
 /**
- * Reading sockets into a buffer of their own (src/proxy/socket-reader.ts): what a reader
+ * Reading sockets into the shared read buffer (src/proxy/socket-reader.ts): what a reader
  * gets, what it must copy, bytes that arrive between two readers, and sockets that emit
  * 'data' (node:net's server, or a listener without the option) read the same way.
  */
@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { createListener, nativeAddon } from '../../src/proxy/listener/fast-accept.js';
-import { isReadView, owned, ownReadBuffer, readWith, stopReading } from '../../src/proxy/socket-reader.js';
+import { isReadView, owned, sharedReadBuffer, readWith, stopReading } from '../../src/proxy/socket-reader.js';
 
 const TIMEOUT = { timeout: 10_000 };
 
@@ -41,21 +41,23 @@ function nextRead(socket: Socket): Promise<{ view: Buffer; copy: Buffer; text: s
   });
 }
 
-function ownBufferClient(port: number): Socket {
-  return connect({ host: '127.0.0.1', port, onread: ownReadBuffer() });
+function sharedBufferClient(port: number): Socket {
+  return connect({ host: '127.0.0.1', port, onread: sharedReadBuffer() });
 }
 
 describe('socket reader', TIMEOUT, () => {
-  it("passes views of the socket's one read buffer; owned() copies survive the next read", async (t) => {
+  it('passes views of one buffer that every such socket reads into; owned() copies survive the next read', async (t) => {
     const port = await sayServer(t);
-    const socket = ownBufferClient(port);
-    t.after(() => socket.destroy());
-    await once(socket, 'connect');
-    let read = nextRead(socket);
-    socket.write('say first\n');
+    const a = sharedBufferClient(port);
+    const b = sharedBufferClient(port);
+    t.after(() => a.destroy());
+    t.after(() => b.destroy());
+    await Promise.all([once(a, 'connect'), once(b, 'connect')]);
+    let read = nextRead(a);
+    a.write('say first\n');
     const first = await read;
-    read = nextRead(socket);
-    socket.write('say SECOND\n');
+    read = nextRead(a);
+    a.write('say SECOND\n');
     const second = await read;
     assert.equal(first.text, 'first');
     assert.equal(second.text, 'SECOND');
@@ -65,11 +67,18 @@ describe('socket reader', TIMEOUT, () => {
     assert.equal(first.view.toString('latin1'), 'SECON');
     assert.equal(first.copy.toString('latin1'), 'first');
     assert.equal(isReadView(first.copy), false);
+    // Another socket's read lands there too.
+    read = nextRead(b);
+    b.write('say other\n');
+    const other = await read;
+    assert.equal(other.view.buffer, first.view.buffer);
+    assert.equal(second.view.toString('latin1'), 'otherD');
+    assert.equal(second.copy.toString('latin1'), 'SECOND');
   });
 
   it('keeps bytes that arrive while no reader is set for the next reader', async (t) => {
     const port = await sayServer(t);
-    const socket = ownBufferClient(port);
+    const socket = sharedBufferClient(port);
     t.after(() => socket.destroy());
     await once(socket, 'connect');
     const read = nextRead(socket);
@@ -101,13 +110,13 @@ describe('socket reader', TIMEOUT, () => {
   });
 
   for (const native of [true, false]) {
-    it(`gives accepted sockets their own read buffer on the ${native ? 'native' : 'node:net'} path only where it can`, async (t) => {
+    it(`has accepted sockets read into the shared buffer on the ${native ? 'native' : 'node:net'} path only where it can`, async (t) => {
       if (native && nativeAddon() === null) {
         t.skip('native accept helper not built');
         return;
       }
       const got: Promise<{ text: string; view: boolean }> = new Promise((resolve, reject) => {
-        createListener('127.0.0.1', 0, (s) => readWith(s, (chunk) => resolve({ text: chunk.toString('latin1'), view: isReadView(chunk) })), { native, ownReadBuffers: true })
+        createListener('127.0.0.1', 0, (s) => readWith(s, (chunk) => resolve({ text: chunk.toString('latin1'), view: isReadView(chunk) })), { native, sharedReadBuffer: true })
           .then((listener) => {
             t.after(() => listener.close());
             const c = connect({ host: '127.0.0.1', port: listener.port }, () => c.write('hello'));
@@ -117,7 +126,7 @@ describe('socket reader', TIMEOUT, () => {
       });
       const r = await got;
       assert.equal(r.text, 'hello');
-      assert.equal(r.view, native, native ? 'native sockets read into their own buffer' : "node:net's server sockets emit 'data'");
+      assert.equal(r.view, native, native ? 'native sockets read into the shared buffer' : "node:net's server sockets emit 'data'");
     });
   }
 });

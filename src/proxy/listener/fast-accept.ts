@@ -15,9 +15,9 @@
  * readable, writable, `allowHalfOpen` false, no-delay on, and `remoteAddress`,
  * `remotePort`, `localAddress`, `localPort` filled in (Node 20 reads them from the fd with
  * getpeername/getsockname, so no native peer lookup is needed; the test checks it against
- * the addon's `peerName`). Only `socket.server` is unset, and with `ownReadBuffers` they
- * read into a buffer of their own instead of emitting 'data' (socket-reader.ts; node:net's
- * server has no such option). They also cost the same per
+ * the addon's `peerName`). Only `socket.server` is unset, and with `sharedReadBuffer` they
+ * read into the proxy's shared read buffer instead of emitting 'data' (socket-reader.ts;
+ * node:net's server has no such option). They also cost the same per
  * request: libuv's uv_tcp_open() and its accept both end in uv__stream_open() with the
  * same flags, Node wraps both in a TCP handle of type SOCKET, and the request path makes
  * the same system calls (callgrind: instructions per keep-alive request within 1 % of
@@ -28,7 +28,7 @@
 import { createRequire } from 'node:module';
 import { type AddressInfo, createServer, isIP, type OnReadOpts, Socket, type SocketConstructorOpts } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { ownReadBuffer } from '../socket-reader.js';
+import { sharedReadBuffer } from '../socket-reader.js';
 
 /** A bound listener. */
 export interface Listener {
@@ -54,11 +54,11 @@ export interface ListenerOptions {
    */
   readonly onError?: (err: Error) => void;
   /**
-   * Sockets from the native path read into a buffer of their own (socket-reader.ts):
+   * Sockets from the native path read into the shared read buffer (socket-reader.ts):
    * they emit no 'data' for what they read, and are read with `readWith`. Sockets from
    * node:net's server emit 'data' (`readWith` reads both). Default false.
    */
-  readonly ownReadBuffers?: boolean;
+  readonly sharedReadBuffer?: boolean;
 }
 
 /** An address from the kernel. */
@@ -130,7 +130,7 @@ export async function createListener(
   const backlog = options.backlog ?? DEFAULT_BACKLOG;
   // The addon parses IP literals only; names and zone ids (fe80::1%eth0) go to node:net.
   if (addon !== null && options.native !== false && isIP(host) !== 0 && !host.includes('%')) {
-    return listenNative(addon, host, port, backlog, onSocket, options.ownReadBuffers === true);
+    return listenNative(addon, host, port, backlog, onSocket, options.sharedReadBuffer === true);
   }
   return listenPortable(host, port, backlog, onSocket, options.onError);
 }
@@ -141,7 +141,7 @@ function listenNative(
   port: number,
   backlog: number,
   onSocket: (socket: Socket) => void,
-  ownBuffers: boolean,
+  sharedBuffer: boolean,
 ): Listener {
   const bound = net.listen(host, port, backlog);
   // One closure per listener; called once per readable event with every accepted fd.
@@ -154,7 +154,7 @@ function listenNative(
       const fd = fds[i] as number;
       let socket: Socket | null = null;
       try {
-        socket = wrapAccepted(fd, ownBuffers);
+        socket = wrapAccepted(fd, sharedBuffer);
         onSocket(socket);
       } catch (err) {
         if (socket === null) net.close(fd);
@@ -179,12 +179,12 @@ function listenNative(
 }
 
 /** An accepted fd as net.Server would hand it over. */
-function wrapAccepted(fd: number, ownBuffer: boolean): Socket {
+function wrapAccepted(fd: number, sharedBuffer: boolean): Socket {
   // Not `noDelay: true` here: for an fd socket Node 20 only records that option (it is
   // applied on connect), and would then skip a later setNoDelay(true) as a no-op.
   // `onread` is a documented option of the constructor that @types/node lists for connect() only.
   const options: SocketConstructorOpts & { onread?: OnReadOpts } = { fd, readable: true, writable: true };
-  if (ownBuffer) options.onread = ownReadBuffer();
+  if (sharedBuffer) options.onread = sharedReadBuffer();
   const socket = new Socket(options);
   socket.setNoDelay(true);
   return socket;
