@@ -43,7 +43,7 @@ function noop(): void {}
 
 function onData(this: PeekSocket, chunk: Buffer): void {
   const st = this[kPeek] as PeekState<unknown, unknown>;
-  // Kept past this call, or put back on the socket: not a view of its read buffer. Once per connection.
+  // Kept past this call, or put back on the socket: not a view of the shared read buffer. Once per connection.
   const buf = st.buf === null ? Buffer.from(chunk) : Buffer.concat([st.buf, chunk]);
   const result = st.inspect(buf);
   if (result === undefined) {

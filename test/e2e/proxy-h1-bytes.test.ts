@@ -38,7 +38,7 @@ const DATA_SHA = sha(DATA);
  * writes, or 'sent' when it never did; `/echo` reads nothing of the body until `release`
  * is emitted (once: later requests are not held).
  */
-async function startMirror(): Promise<{ port: number; events: EventEmitter; close(): Promise<void> }> {
+async function startMirror(): Promise<TestServer> {
   const failed = new Set<string>();
   const events = new EventEmitter();
   let released = false;
@@ -93,13 +93,24 @@ async function startMirror(): Promise<{ port: number; events: EventEmitter; clos
     more();
   });
   server.keepAliveTimeout = 60_000;
+  return serve(server, events, () => server.closeAllConnections());
+}
+
+interface TestServer {
+  readonly port: number;
+  readonly events: EventEmitter;
+  close(): Promise<void>;
+}
+
+/** `server` listening on a port of 127.0.0.1 the kernel picks; `close` ends its connections (`endConnections`), then it. */
+async function serve(server: Server | NetServer, events: EventEmitter, endConnections: () => void): Promise<TestServer> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return {
     port: (server.address() as AddressInfo).port,
     events,
     close: () => {
-      server.closeAllConnections();
+      endConnections();
       return new Promise((r) => server.close(() => r()));
     },
   };
@@ -110,7 +121,7 @@ async function startMirror(): Promise<{ port: number; events: EventEmitter; clos
  * body's second byte arrived: its head's first part (`events` 'first-part' once written),
  * then the rest of the head and the body `split`.
  */
-async function startSplitter(): Promise<{ port: number; events: EventEmitter; close(): Promise<void> }> {
+async function startSplitter(): Promise<TestServer> {
   const events = new EventEmitter();
   const sockets = new Set<Socket>();
   const server: NetServer = createNetServer((s) => {
@@ -135,16 +146,9 @@ async function startSplitter(): Promise<{ port: number; events: EventEmitter; cl
       }
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    events,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      return new Promise((r) => server.close(() => r()));
-    },
-  };
+  return serve(server, events, () => {
+    for (const s of sockets) s.destroy();
+  });
 }
 
 interface Response {

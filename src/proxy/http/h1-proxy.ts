@@ -186,7 +186,7 @@ export function drainConnection(socket: Socket): void {
 }
 
 /**
- * The downstream socket's reader. `chunk` may be a view of the socket's read buffer
+ * The downstream socket's reader. `chunk` may be a view of the shared read buffer
  * (socket-reader.ts): what this call keeps, or writes on its own, is copied first; the
  * common request, whose head is parsed into strings and answered with new buffers, keeps
  * nothing of it.
@@ -625,7 +625,7 @@ function forwardRequestBody(ex: Exchange, chunk: Buffer, start: number): void {
     return;
   }
   ex.bytesIn += r.consumed;
-  // Body bytes are kept for a retry and queued by writes: a copy, not a view of the read buffer.
+  // Body bytes are kept for a retry and queued by writes: a copy, not a view of the shared read buffer.
   const body = r.consumed > 0 ? owned(chunk.subarray(start, start + r.consumed)) : chunk;
   if (r.consumed > 0 && ex.replay !== null) {
     // Kept for a retry while small enough; beyond that the request can no longer be replayed.
@@ -837,7 +837,7 @@ function forwardResponseBody(ex: Exchange, buf: Buffer, start: number): void {
 /** Small first body pieces travel with the head in one write: a syscall is most of a small request's cost. */
 const JOIN_LIMIT = 16 * 1024;
 
-/** Writes response bytes downstream (`data` may be a view of the upstream socket's read buffer). */
+/** Writes response bytes downstream (`data` may be a view of the shared read buffer). */
 function writeDown(ex: Exchange, data: Buffer): void {
   ex.bytesOut += data.length;
   let out = data;

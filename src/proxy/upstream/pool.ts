@@ -59,7 +59,7 @@ export type PooledSocket = Socket & { [kConnection]?: UpstreamConnection };
  */
 export interface ConnectionHandlers {
   readonly connect: (this: PooledSocket) => void;
-  /** The socket's bytes; `chunk` may be a view of its read buffer, valid during the call (socket-reader.ts). */
+  /** The socket's bytes; `chunk` may be a view of the shared read buffer, valid during the call (socket-reader.ts). */
   readonly data: (this: PooledSocket, chunk: Buffer) => void;
   readonly drain: (this: PooledSocket) => void;
   readonly close: (this: PooledSocket) => void;

@@ -226,7 +226,7 @@ function onData(this: PooledSocket, chunk: Buffer): void {
     return;
   }
   // Its pieces go out as DATA frames, which hold on to them until sent: a copy, not a
-  // view of the socket's read buffer (socket-reader.ts).
+  // view of the shared read buffer (socket-reader.ts).
   const bytes = owned(chunk);
   if (ex.h1Res === null) headBytes(ex, up, bytes);
   else bodyBytes(ex, up, bytes, 0);
