@@ -15,9 +15,10 @@
  * semi-space is scavenged a hundred times a second, and a CPU profile put 10 % of the
  * proxy's busy time in the collector (against 1.5 % with V8's default sizing), which cost
  * about 8 % of the throughput at 50 connections. Once the proxy serves
- * (`allowYoungGenerationGrowth`), the semi-spaces may grow once, to 8 MiB: measured, a
- * scavenge every ~700 requests and 86–88 MiB of RSS under load against 108 MiB with
- * V8's default 16 MiB (docs/proxy.md "Memory"). An idle proxy never grows them.
+ * (`allowYoungGenerationGrowth`), load grows the semi-spaces to 8 MiB, no further, and
+ * back to 8 MiB when V8 has shrunk them after an idle spell: measured, a scavenge every
+ * ~700 requests and 86–88 MiB of RSS under load against 108 MiB with V8's default 16 MiB
+ * (docs/proxy.md "Memory"). An idle proxy never grows them.
  *
  * The optimizing compiler (TurboFan) is off until the proxy serves load (`--no-opt`,
  * then `--opt` in allowOptimizationUnderLoad). Start-up code runs once or a few times:
@@ -144,6 +145,14 @@ const LOADED_SEMI_SPACE_BYTES = 8 * 1024 * 1024;
 const LOADED_YOUNG_BYTES = 2 * LOADED_SEMI_SPACE_BYTES;
 const LOADED_GROWTH = 8;
 
+/**
+ * Close enough to the loaded size to stop growing. V8 shrinks the young generation to
+ * twice what is alive in it (any multiple of a page), and grows it by a whole factor,
+ * so one step lands near the loaded size, not on it; a second step of 2 from just below
+ * would overshoot by more than this undershoots.
+ */
+const LOADED_ENOUGH = 0.75;
+
 function youngGenerationBytes(): number {
   return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
 }
@@ -161,34 +170,28 @@ function youngGenerationBytes(): number {
  * load with small semi-spaces for good: five times the scavenges, and 2–4 % less
  * throughput at 50 connections in a same-time A/B. So the observer stays: when
  * young-generation collections come close together (load) while it is below the loaded
- * size, the factor is set to take it back there in one step. Nothing happens in a process whose young
- * generation is not held.
+ * size, the factor is set to take it back there in one step. Nothing happens in a
+ * process whose young generation is not held.
  */
 export function allowYoungGenerationGrowth(): void {
   if (!held) return;
   held = false;
   setGrowthTowardsLoaded();
   let growing = true;
+  const loaded = (): boolean => youngGenerationBytes() >= LOADED_ENOUGH * LOADED_YOUNG_BYTES;
   onScavenges((underLoad) => {
-    const loaded = youngGenerationBytes() >= LOADED_ENOUGH * LOADED_YOUNG_BYTES;
-    if (loaded && growing) {
-      setFlagsFromString('--semi-space-growth-factor=1');
-      growing = false;
-    } else if (!loaded && !growing && underLoad) {
+    if (growing) {
+      if (loaded()) {
+        setFlagsFromString('--semi-space-growth-factor=1');
+        growing = false;
+      }
+    } else if (underLoad && !loaded()) {
       setGrowthTowardsLoaded();
       growing = true;
     }
     return false;
   });
 }
-
-/**
- * Close enough to the loaded size to stop growing. V8 shrinks the young generation to
- * twice what is alive in it (any multiple of a page), and grows it by a whole factor,
- * so one step lands near the loaded size, not on it; a second step of 2 from just below
- * would overshoot by more than this undershoots.
- */
-const LOADED_ENOUGH = 0.75;
 
 /** Sets the growth factor that takes the young generation from its size now nearest to LOADED_YOUNG_BYTES in one step. */
 function setGrowthTowardsLoaded(): void {

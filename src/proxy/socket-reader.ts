@@ -30,7 +30,7 @@
 import type { OnReadOpts, Socket } from 'node:net';
 
 /** The most one read takes: as much as Node's own reads. */
-export const READ_BUFFER_BYTES = 64 * 1024;
+const READ_BUFFER_BYTES = 64 * 1024;
 
 /** A socket's reader; `this` is the socket. `chunk` may be a view of the shared read buffer (see `owned`). */
 export type Reader = (this: Socket, chunk: Buffer) => void;
@@ -46,7 +46,7 @@ const ON_READ: OnReadOpts = { buffer: READ_BUFFER, callback: onRead };
  * The `onread` option for `net.connect` or `new net.Socket`: the socket reads into the
  * shared buffer and passes each read to its reader (`readWith`).
  */
-export function sharedReadBuffer(): OnReadOpts {
+export function readIntoSharedBuffer(): OnReadOpts {
   return ON_READ;
 }
 
@@ -95,5 +95,5 @@ export function isReadView(chunk: Buffer): boolean {
 
 /** `chunk`, or a copy of it when it is a view of the shared read buffer: for bytes that must outlive the reader's call. */
 export function owned(chunk: Buffer): Buffer {
-  return chunk.buffer === SHARED ? Buffer.from(chunk) : chunk;
+  return isReadView(chunk) ? Buffer.from(chunk) : chunk;
 }

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { describe, it, type TestContext } from 'node:test';
 import { createListener, nativeAddon } from '../../src/proxy/listener/fast-accept.js';
-import { isReadView, owned, sharedReadBuffer, readWith, stopReading } from '../../src/proxy/socket-reader.js';
+import { isReadView, owned, readIntoSharedBuffer, readWith, stopReading } from '../../src/proxy/socket-reader.js';
 
 const TIMEOUT = { timeout: 10_000 };
 
@@ -42,7 +42,7 @@ function nextRead(socket: Socket): Promise<{ view: Buffer; copy: Buffer; text: s
 }
 
 function sharedBufferClient(port: number): Socket {
-  return connect({ host: '127.0.0.1', port, onread: sharedReadBuffer() });
+  return connect({ host: '127.0.0.1', port, onread: readIntoSharedBuffer() });
 }
 
 describe('socket reader', TIMEOUT, () => {

@@ -626,24 +626,7 @@ function forwardRequestBody(ex: Exchange, chunk: Buffer, start: number): void {
   }
   ex.bytesIn += r.consumed;
   // Body bytes are kept for a retry and queued by writes: a copy, not a view of the shared read buffer.
-  const body = r.consumed > 0 ? owned(chunk.subarray(start, start + r.consumed)) : chunk;
-  if (r.consumed > 0 && ex.replay !== null) {
-    // Kept for a retry while small enough; beyond that the request can no longer be replayed.
-    ex.replayBytes += r.consumed;
-    if (ex.replayBytes > RETRY_BUFFER_LIMIT) ex.replay = null;
-    else ex.replay.push(body);
-  }
-  if (r.consumed > 0 && ex.h2 !== null && !ex.h2.write(body)) ex.down.socket.pause();
-  if (r.consumed > 0 && ex.up !== null) {
-    let out = body;
-    const head = ex.pendingUp;
-    if (head !== null) {
-      ex.pendingUp = null;
-      if (out.length <= JOIN_LIMIT) out = Buffer.concat([head, out], head.length + out.length);
-      else ex.up.socket.write(head);
-    }
-    if (!ex.up.socket.write(out)) ex.down.socket.pause();
-  }
+  if (r.consumed > 0) sendBodyBytes(ex, owned(chunk.subarray(start, start + r.consumed)));
   if (r.done) {
     ex.reqDone = true;
     ex.h2?.end();
@@ -658,6 +641,26 @@ function forwardRequestBody(ex: Exchange, chunk: Buffer, start: number): void {
     }
     if (ex.resDone) afterExchange(ex);
   }
+}
+
+/** Request body bytes: kept for a retry, and sent on the try's HTTP/2 stream or connection. */
+function sendBodyBytes(ex: Exchange, body: Buffer): void {
+  if (ex.replay !== null) {
+    // Kept for a retry while small enough; beyond that the request can no longer be replayed.
+    ex.replayBytes += body.length;
+    if (ex.replayBytes > RETRY_BUFFER_LIMIT) ex.replay = null;
+    else ex.replay.push(body);
+  }
+  if (ex.h2 !== null && !ex.h2.write(body)) ex.down.socket.pause();
+  if (ex.up === null) return;
+  let out = body;
+  const head = ex.pendingUp;
+  if (head !== null) {
+    ex.pendingUp = null;
+    if (out.length <= JOIN_LIMIT) out = Buffer.concat([head, out], head.length + out.length);
+    else ex.up.socket.write(head);
+  }
+  if (!ex.up.socket.write(out)) ex.down.socket.pause();
 }
 
 /** A request that gets a local answer: its body is read and dropped. */

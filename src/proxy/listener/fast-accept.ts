@@ -28,7 +28,7 @@
 import { createRequire } from 'node:module';
 import { type AddressInfo, createServer, isIP, type OnReadOpts, Socket, type SocketConstructorOpts } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { sharedReadBuffer } from '../socket-reader.js';
+import { readIntoSharedBuffer } from '../socket-reader.js';
 
 /** A bound listener. */
 export interface Listener {
@@ -184,7 +184,7 @@ function wrapAccepted(fd: number, sharedBuffer: boolean): Socket {
   // applied on connect), and would then skip a later setNoDelay(true) as a no-op.
   // `onread` is a documented option of the constructor that @types/node lists for connect() only.
   const options: SocketConstructorOpts & { onread?: OnReadOpts } = { fd, readable: true, writable: true };
-  if (sharedBuffer) options.onread = sharedReadBuffer();
+  if (sharedBuffer) options.onread = readIntoSharedBuffer();
   const socket = new Socket(options);
   socket.setNoDelay(true);
   return socket;

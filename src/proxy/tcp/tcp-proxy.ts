@@ -14,7 +14,7 @@ import { tcpSeries } from '../telemetry/http-labels.js';
 import type { PeerWorkload } from '../telemetry/peer.js';
 import { tlsFailureReason, type UpstreamTls } from '../tls/tls-context.js';
 import { tunnel } from './tunnel.js';
-import { sharedReadBuffer } from '../socket-reader.js';
+import { readIntoSharedBuffer } from '../socket-reader.js';
 
 interface TcpTarget {
   readonly address: string;
@@ -43,7 +43,7 @@ function pickFromChain(ctx: ListenContext, chain: TcpChain, remote: string | und
 /** Connects `down` to `target`, tunnels, and records TCP metrics; `onUpstream` runs once connected. */
 function proxyTo(ctx: ListenContext, down: Socket, target: TcpTarget, onUpstream: (up: Socket) => void): void {
   const series = tcpSeries(ctx, target.service, '-', target.peer);
-  const up = target.tls === null ? connect({ host: target.address, port: target.port, noDelay: true, onread: sharedReadBuffer() }) : target.tls.connect(target.address, target.port);
+  const up = target.tls === null ? connect({ host: target.address, port: target.port, noDelay: true, onread: readIntoSharedBuffer() }) : target.tls.connect(target.address, target.port);
   up.setTimeout(target.connectTimeoutMs);
   let connected = false;
   up.once('timeout', () => {

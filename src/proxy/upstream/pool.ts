@@ -28,7 +28,7 @@ import { connect, type Socket } from 'node:net';
 import type { PoolSettings, TcpKeepalive } from '../config/pool-settings.js';
 import { setTcpKeepalive } from '../listener/fast-accept.js';
 import { handshakeFailure, type UpstreamTls } from '../tls/tls-context.js';
-import { readWith, sharedReadBuffer } from '../socket-reader.js';
+import { readIntoSharedBuffer, readWith } from '../socket-reader.js';
 
 /** Envoy/Istio default upstream idle timeout: 1 hour. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
@@ -145,7 +145,7 @@ export class EndpointPool {
   create(): UpstreamConnection {
     const tls = this.tls;
     // Plaintext connections read into the shared read buffer (socket-reader.ts).
-    const socket = tls === null ? connect({ host: this.address, port: this.port, noDelay: true, keepAlive: true, onread: sharedReadBuffer() }) : tls.connect(this.address, this.port);
+    const socket = tls === null ? connect({ host: this.address, port: this.port, noDelay: true, keepAlive: true, onread: readIntoSharedBuffer() }) : tls.connect(this.address, this.port);
     const c = new UpstreamConnection(socket, this);
     (socket as PooledSocket)[kConnection] = c;
     readWith(socket, onPooledData);
