@@ -17,6 +17,8 @@ const STORM_TIMEOUT_MS = 15_000;
 const H2_CONNECTIONS = 10;
 const H2_STREAMS = 10;
 export const H2_REQUESTS = 50_000;
+/** The h2load warm-up before each measured run. */
+const H2_WARMUP_REQUESTS = H2_REQUESTS / 10;
 
 export interface WrkResult {
   readonly connections: number;
@@ -184,7 +186,7 @@ export async function speaksH2c(port: number, authority: string | undefined): Pr
 
 /** h2load -c10 -m10 -n50000 after a 5,000-request warm-up. */
 export async function h2load(port: number, authority: string | undefined, scheme: Scheme = 'http'): Promise<H2Result> {
-  await runTool('h2load warm-up', 'h2load', h2Args(port, authority, H2_REQUESTS / 10, H2_CONNECTIONS, H2_STREAMS, scheme), 60_000);
+  await runTool('h2load warm-up', 'h2load', h2Args(port, authority, H2_WARMUP_REQUESTS, H2_CONNECTIONS, H2_STREAMS, scheme), 60_000);
   return parseH2load(await runTool('h2load', 'h2load', h2Args(port, authority, H2_REQUESTS, H2_CONNECTIONS, H2_STREAMS, scheme), 120_000));
 }
 
@@ -192,7 +194,7 @@ export async function h2load(port: number, authority: string | undefined, scheme
 export async function h2loadCpu(port: number, authority: string | undefined, proxy: Proc): Promise<{ result: H2Result; cpuUs: number }> {
   const before = busyUs(cpuTime(proxy.tree()));
   const result = await h2load(port, authority);
-  return { result, cpuUs: (busyUs(cpuTime(proxy.tree())) - before) / (result.requests + H2_REQUESTS / 10) };
+  return { result, cpuUs: (busyUs(cpuTime(proxy.tree())) - before) / (result.requests + H2_WARMUP_REQUESTS) };
 }
 
 export const STORM_CLIENTS = { h2load: 'h2load', node: 'node' } as const;

@@ -171,13 +171,18 @@ function checks(targets: readonly TargetResult[], h2: H2Section, interleaved: In
     check('Trellis measured', 'the sidecar did not run (see failures)', false);
     return out;
   }
-  const alone = (t: TargetResult, n: TargetResult): string => `alone ${fmt(t.c50.rps / n.c50.rps)}× (${t.c50.rps} vs ${n.c50.rps} req/s)`;
+  /** A Trellis ÷ nginx target: the median same-round ratio when they took turns, else the sequential one (printed either way). */
+  const ratioCheck = (target: string, min: number, alone: { trellis: number; nginx: number }, turns: Turns | undefined): void => {
+    const aloneFigure = `${fmt(alone.trellis / alone.nginx)}× (${alone.trellis} vs ${alone.nginx} req/s)`;
+    if (turns === undefined || turns.trellis.length === 0) {
+      check(target, aloneFigure, alone.trellis / alone.nginx >= min);
+      return;
+    }
+    const r = roundRatios(turns);
+    check(target, `${fmt(r.median)}× (median of ${r.ratios.length} rounds taking turns: ${r.ratios.map((x) => fmt(x)).join(' / ')}); alone ${aloneFigure}`, r.median >= min);
+  };
   if (nginx === undefined) check('throughput at 50 connections ≥ 0.5× nginx', `${trellis.c50.rps} req/s; nginx not measured`, null);
-  else if (interleaved === null || interleaved.c50.trellis.length === 0) check('throughput at 50 connections ≥ 0.5× nginx', alone(trellis, nginx), trellis.c50.rps / nginx.c50.rps >= 0.5);
-  else {
-    const r = roundRatios(interleaved.c50);
-    check('throughput at 50 connections ≥ 0.5× nginx', `${fmt(r.median)}× (median of ${r.ratios.length} rounds taking turns: ${r.ratios.map((x) => fmt(x)).join(' / ')}); ${alone(trellis, nginx)}`, r.median >= 0.5);
-  }
+  else ratioCheck('throughput at 50 connections ≥ 0.5× nginx', 0.5, { trellis: trellis.c50.rps, nginx: nginx.c50.rps }, interleaved?.c50);
   if (direct !== undefined) {
     const added = trellis.c1.p50Ms - direct.c1.p50Ms;
     check('added p50 latency at 1 connection ≤ 0.15 ms', `+${fmt(added, 3)} ms (${fmt(trellis.c1.p50Ms, 3)} vs direct ${fmt(direct.c1.p50Ms, 3)})`, added <= 0.15);
@@ -193,11 +198,7 @@ function checks(targets: readonly TargetResult[], h2: H2Section, interleaved: In
   }
   if (h2.trellis === null) check('HTTP/2 (h2c) ≥ 0.3× nginx', h2.trellisNote, h2.nginx === null ? null : false);
   else if (h2.nginx === null) check('HTTP/2 (h2c) ≥ 0.3× nginx', `${h2.trellis.rps} req/s; nginx not measured`, null);
-  else if (interleaved === null || interleaved.h2c.trellis.length === 0) check('HTTP/2 (h2c) ≥ 0.3× nginx', `${fmt(h2.trellis.rps / h2.nginx.rps)}× (${h2.trellis.rps} vs ${h2.nginx.rps} req/s)`, h2.trellis.rps / h2.nginx.rps >= 0.3);
-  else {
-    const r = roundRatios(interleaved.h2c);
-    check('HTTP/2 (h2c) ≥ 0.3× nginx', `${fmt(r.median)}× (median of ${r.ratios.length} rounds taking turns: ${r.ratios.map((x) => fmt(x)).join(' / ')}); alone ${fmt(h2.trellis.rps / h2.nginx.rps)}× (${h2.trellis.rps} vs ${h2.nginx.rps} req/s)`, r.median >= 0.3);
-  }
+  else ratioCheck('HTTP/2 (h2c) ≥ 0.3× nginx', 0.3, { trellis: h2.trellis.rps, nginx: h2.nginx.rps }, interleaved?.h2c);
   return out;
 }
 
@@ -283,7 +284,8 @@ async function takingTurns(nginx: Server, trellis: TrellisServer, upstream: Proc
   console.log(`- nginx and Trellis taking turns: ${INTERLEAVED_ROUNDS} rounds of wrk -c50${h2c ? ' and h2load' : ''}`);
   const turns = (): Turns => ({ nginx: [], trellis: [], nginxCpuUs: [], trellisCpuUs: [] });
   const out: Interleaved = { c50: turns(), h2c: turns() };
-  const cpuUs = (r: WrkResult): number => Math.round(((r.userUsPerReq ?? NaN) + (r.systemUsPerReq ?? NaN)) * 10) / 10;
+  const tenth = (x: number): number => Math.round(x * 10) / 10;
+  const cpuUs = (r: WrkResult): number => tenth((r.userUsPerReq ?? NaN) + (r.systemUsPerReq ?? NaN));
   for (let round = 0; round < INTERLEAVED_ROUNDS; round++) {
     const n = await wrk(nginx.port, nginx.host, 50, nginx.proc, upstream);
     const t = await wrk(trellis.port, trellis.host, 50, trellis.proc, upstream);
@@ -298,7 +300,7 @@ async function takingTurns(nginx: Server, trellis: TrellisServer, upstream: Proc
     ] as const) {
       const r = await h2loadCpu(port, authority, server.proc);
       rps.push(r.result.rps);
-      cpu.push(Math.round(r.cpuUs * 10) / 10);
+      cpu.push(tenth(r.cpuUs));
     }
   }
   return out;
